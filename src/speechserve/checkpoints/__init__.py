@@ -1,0 +1,1 @@
+"""Checkpoint resolution, layout detection, config parsing and verified streaming weight loading."""

@@ -1,0 +1,148 @@
+"""Layers shared by every model: RMSNorm, interleaved RoPE, GQA attention with a KV cache, SwiGLU.
+
+Parameter names follow Mistral's native checkpoints (`wq`, `wk`, `wv`, `wo`, `w1`, `w2`, `w3`,
+`attention_norm`, `ffn_norm`) so loading is a name-for-name copy.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class RMSNorm(nn.Module):
+    """Root-mean-square norm with a learned scale, computed in fp32 and cast back."""
+
+    def __init__(self, dim: int, eps: float) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xf = x.float()
+        out = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
+        return (out * self.weight.float()).to(x.dtype)
+
+
+def rope_cos_sin(
+    positions: torch.Tensor, head_dim: int, theta: float, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos/sin tables [..., head_dim/2] for interleaved-pair RoPE at integer ``positions``."""
+    freqs = 1.0 / (theta ** (torch.arange(0, head_dim, 2, device=positions.device, dtype=torch.float64) / head_dim))
+    angles = positions.to(torch.float64)[..., None] * freqs
+    return angles.cos().to(dtype), angles.sin().to(dtype)
+
+
+def apply_interleaved_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate dims (2j, 2j+1) of each head together (Mistral-native weight layout).
+
+    x: [B, L, H, D]; cos/sin: [B or 1, L, D/2].
+    """
+    x_even, x_odd = x[..., 0::2], x[..., 1::2]
+    cos, sin = cos[:, :, None, :], sin[:, :, None, :]
+    out_even = x_even * cos - x_odd * sin
+    out_odd = x_even * sin + x_odd * cos
+    return torch.stack((out_even, out_odd), dim=-1).flatten(-2)
+
+
+class KVCache:
+    """Static per-sequence key/value buffers [B, n_kv_heads, max_len, head_dim] for one attention layer.
+
+    Lifetime: one generation batch. Rows are written at absolute positions; reads return the filled prefix.
+    """
+
+    def __init__(
+        self, batch: int, n_kv_heads: int, max_len: int, head_dim: int, dtype: torch.dtype, device: torch.device
+    ) -> None:
+        shape = (batch, n_kv_heads, max_len, head_dim)
+        self.k = torch.zeros(shape, dtype=dtype, device=device)
+        self.v = torch.zeros(shape, dtype=dtype, device=device)
+
+    def update(self, start: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write k/v [B, H, L, D] at positions start..start+L and return keys/values 0..start+L."""
+        end = start + k.shape[2]
+        if end > self.k.shape[2]:
+            raise RuntimeError(f"KV cache overflow: position {end} > capacity {self.k.shape[2]}")
+        self.k[:, :, start:end] = k
+        self.v[:, :, start:end] = v
+        return self.k[:, :, :end], self.v[:, :, :end]
+
+
+class Attention(nn.Module):
+    """Grouped-query attention; RoPE and a KV cache are optional (the flow head uses neither)."""
+
+    def __init__(self, dim: int, n_heads: int, n_kv_heads: int, head_dim: int) -> None:
+        super().__init__()
+        self.n_heads, self.n_kv_heads, self.head_dim = n_heads, n_kv_heads, head_dim
+        self.wq = nn.Linear(dim, n_heads * head_dim, bias=False)
+        self.wk = nn.Linear(dim, n_kv_heads * head_dim, bias=False)
+        self.wv = nn.Linear(dim, n_kv_heads * head_dim, bias=False)
+        self.wo = nn.Linear(n_heads * head_dim, dim, bias=False)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        rope: tuple[torch.Tensor, torch.Tensor] | None = None,
+        cache: KVCache | None = None,
+        start: int = 0,
+        causal: bool = True,
+    ) -> torch.Tensor:
+        """x: [B, L, dim] → [B, L, dim]. With a cache, x holds positions start..start+L."""
+        b, length, _ = x.shape
+        q = self.wq(x).view(b, length, self.n_heads, self.head_dim)
+        k = self.wk(x).view(b, length, self.n_kv_heads, self.head_dim)
+        v = self.wv(x).view(b, length, self.n_kv_heads, self.head_dim)
+        if rope is not None:
+            q, k = apply_interleaved_rope(q, *rope), apply_interleaved_rope(k, *rope)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+        if cache is not None:
+            k, v = cache.update(start, k, v)
+        mask = None
+        if causal and length > 1:
+            total = k.shape[2]
+            # query i (absolute position start+i) sees keys 0..start+i
+            mask = torch.ones(length, total, dtype=torch.bool, device=x.device).tril(diagonal=total - length)
+        out = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, scale=1.0 / math.sqrt(self.head_dim), enable_gqa=self.n_heads != self.n_kv_heads
+        )
+        return self.wo(out.transpose(1, 2).reshape(b, length, self.n_heads * self.head_dim))
+
+
+class FeedForward(nn.Module):
+    """SwiGLU: w2(silu(w1 x) * w3 x)."""
+
+    def __init__(self, dim: int, hidden_dim: int) -> None:
+        super().__init__()
+        self.w1 = nn.Linear(dim, hidden_dim, bias=False)
+        self.w2 = nn.Linear(hidden_dim, dim, bias=False)
+        self.w3 = nn.Linear(dim, hidden_dim, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.w2(F.silu(self.w1(x)) * self.w3(x))
+
+
+class TransformerBlock(nn.Module):
+    """Pre-norm decoder block: attention then SwiGLU, each with a residual."""
+
+    def __init__(
+        self, dim: int, n_heads: int, n_kv_heads: int, head_dim: int, hidden_dim: int, norm_eps: float
+    ) -> None:
+        super().__init__()
+        self.attention = Attention(dim, n_heads, n_kv_heads, head_dim)
+        self.feed_forward = FeedForward(dim, hidden_dim)
+        self.attention_norm = RMSNorm(dim, norm_eps)
+        self.ffn_norm = RMSNorm(dim, norm_eps)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        rope: tuple[torch.Tensor, torch.Tensor] | None = None,
+        cache: KVCache | None = None,
+        start: int = 0,
+        causal: bool = True,
+    ) -> torch.Tensor:
+        h = x + self.attention(self.attention_norm(x), rope, cache, start, causal)
+        return h + self.feed_forward(self.ffn_norm(h))

@@ -1,0 +1,43 @@
+"""The Mistral decoder backbone: one normed hidden state per position, KV-cached.
+
+Input is an embedding sequence (text embeddings with voice rows spliced in, or a frame's summed codebook
+embedding); output is the final-RMSNorm'ed hidden state the audio heads consume (spec §5.1).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from speechserve.checkpoints.voxtral_tts_config import BackboneConfig
+from speechserve.models.layers import KVCache, RMSNorm, TransformerBlock, rope_cos_sin
+
+
+class MistralBackbone(nn.Module):
+    """Text embedding table + decoder layers + final norm. No LM head (the release has none)."""
+
+    def __init__(self, cfg: BackboneConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.tok_embeddings = nn.Embedding(cfg.vocab_size, cfg.dim)
+        self.layers = nn.ModuleList(
+            TransformerBlock(cfg.dim, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim, cfg.hidden_dim, cfg.norm_eps)
+            for _ in range(cfg.n_layers)
+        )
+        self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
+
+    def new_cache(self, batch: int, max_len: int) -> list[KVCache]:
+        """One static KV cache per layer for ``batch`` sequences of up to ``max_len`` positions."""
+        p = self.norm.weight
+        return [
+            KVCache(batch, self.cfg.n_kv_heads, max_len, self.cfg.head_dim, p.dtype, p.device) for _ in self.layers
+        ]
+
+    def forward(self, embeds: torch.Tensor, cache: list[KVCache], start: int) -> torch.Tensor:
+        """embeds: [B, L, dim] at positions start..start+L → normed hidden [B, L, dim]."""
+        positions = torch.arange(start, start + embeds.shape[1], device=embeds.device)[None]
+        rope = rope_cos_sin(positions, self.cfg.head_dim, self.cfg.rope_theta, embeds.dtype)
+        h = embeds
+        for layer, layer_cache in zip(self.layers, cache, strict=True):
+            h = layer(h, rope, layer_cache, start)
+        return self.norm(h)

@@ -1,0 +1,68 @@
+"""Typed options and results of the SDK: frozen, documented, replaced with `dataclasses.replace`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from speechserve.checkpoints.voxtral_tts_config import DEFAULT_CFG_ALPHA
+
+
+@dataclass(frozen=True)
+class SynthesisOptions:
+    """How to generate one utterance. Defaults reproduce the reference (vllm-omni) behaviour."""
+
+    seed: int | None = None
+    """Seed of the per-request noise generator; same seed + same device → identical audio. None: random."""
+    max_frames: int = 2048
+    """Upper bound on generated 80 ms frames (2048 ≈ 164 s), as vllm-omni's deploy default."""
+    cfg_alpha: float = DEFAULT_CFG_ALPHA
+    """Classifier-free guidance weight α in v = α·v(h) + (1−α)·v(0)."""
+    n_decoding_steps: int | None = None
+    """Euler steps of the flow head; None uses the checkpoint's value (7)."""
+    noise_scale: float = 1.0
+    """Scale of the initial flow noise (1.0 in the reference; lower is more conservative)."""
+    noise: torch.Tensor | None = None
+    """Explicit initial noise [frames, 36] for reproducibility tests; overrides ``seed`` while it lasts."""
+    first_chunk_frames: int = 1
+    """Frames generated before the first audio chunk is decoded and yielded (latency)."""
+    max_chunk_frames: int = 25
+    """Chunks grow geometrically from ``first_chunk_frames`` up to this many frames (throughput)."""
+    context_frames: int = 25
+    """Left context re-decoded before each chunk so streamed audio equals one-shot audio (≥ 21 needed)."""
+
+    def __post_init__(self) -> None:
+        from speechserve.errors import InvalidRequest
+
+        if self.max_frames < 1:
+            raise InvalidRequest("max_frames must be at least 1", param="max_frames")
+        if self.n_decoding_steps is not None and not 1 <= self.n_decoding_steps <= 64:
+            raise InvalidRequest("n_decoding_steps must be between 1 and 64", param="n_decoding_steps")
+        if not 0.0 <= self.cfg_alpha <= 10.0:
+            raise InvalidRequest("cfg_alpha must be between 0 and 10", param="cfg_alpha")
+        if not 0.0 <= self.noise_scale <= 2.0:
+            raise InvalidRequest("noise_scale must be between 0 and 2", param="noise_scale")
+        if self.first_chunk_frames < 1 or self.max_chunk_frames < self.first_chunk_frames:
+            raise InvalidRequest("need 1 ≤ first_chunk_frames ≤ max_chunk_frames", param="first_chunk_frames")
+        if self.context_frames < 0:
+            raise InvalidRequest("context_frames must be ≥ 0", param="context_frames")
+
+
+@dataclass(frozen=True)
+class AudioChunk:
+    """A piece of generated audio: mono float32 samples in [-1, 1] (not clipped) at ``sample_rate``."""
+
+    samples: np.ndarray
+    sample_rate: int
+    first_frame: int = 0
+    """Index of the first 80 ms frame this chunk covers."""
+    n_frames: int = 0
+    """Number of frames it covers."""
+    is_last: bool = False
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return len(self.samples) / self.sample_rate

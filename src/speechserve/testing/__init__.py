@@ -1,0 +1,1 @@
+"""Helpers for tests and benchmarks: tiny checkpoints, tokenizer fixtures, golden-case runners."""

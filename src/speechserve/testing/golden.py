@@ -1,0 +1,65 @@
+"""Run one golden case folder (format: tests/golden/<model>/README.md) and return the reference's keys.
+
+Everything runs in fp32 on the CPU with the case's own checkpoint, tokenizer, text, voice and noise.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from speechserve.loading import load
+from speechserve.options import SynthesisOptions
+from speechserve.tts.codec_stream import CodecStreamer, vllm_omni_chunks
+
+
+def run_case(case_dir: str | Path) -> dict[str, torch.Tensor]:
+    """Run a case; the result has the same keys (and dtypes) as the case's `expected.safetensors`."""
+    case_dir = Path(case_dir)
+    case = json.loads((case_dir / "case.json").read_text(encoding="utf-8"))
+    return _run_voxtral_tts(case_dir, case)
+
+
+@torch.inference_mode()
+def _run_voxtral_tts(case_dir: Path, case: dict) -> dict[str, torch.Tensor]:
+    pipe = load(case_dir / case["model_dir"], device="cpu", dtype=torch.float32, tokenizer=case_dir / case["tekken"])
+    model = pipe.model
+    noise = load_file(str(case_dir / "expected.safetensors"))["noise"]  # pinned per-frame flow noise: an input
+    options = SynthesisOptions(
+        max_frames=case["max_frames"],
+        noise=noise,
+        noise_scale=case.get("noise_scale", 1.0),
+        cfg_alpha=case["cfg_alpha"],
+        n_decoding_steps=case["n_steps"],
+    )
+    ids, embeds = pipe.prompt(case["text"], case["voice"])
+    frames = list(pipe.frames(case["text"], case["voice"], options))
+    codes = torch.stack([f.codes for f in frames])
+    hidden = torch.stack([f.hidden for f in frames])
+    n_audio = next((f.index for f in frames if f.is_end), len(frames))
+    feedback = model.audio_embeddings(codes[: len(frames) - 1])
+
+    proto = case.get("stream_protocol", {})
+    policy = vllm_omni_chunks(
+        proto.get("codec_chunk_frames_at_begin", 5), proto.get("codec_chunk_frames", 25), proto.get("codec_chunk_frames", 25)
+    )
+    streamer = CodecStreamer(model.audio_tokenizer, policy, proto.get("codec_left_context_frames", 25))
+    pieces = [streamer.push(c) for c in codes[:n_audio]] + [streamer.flush()]
+    return {
+        "prompt_ids": torch.tensor(ids, dtype=torch.int64),
+        "prefill_embeds": embeds.float(),
+        "prefill_hidden": hidden[0].float(),
+        "hidden": hidden.float(),
+        "semantic_logits": model.acoustic_transformer.semantic_logits(hidden[:1])[0],
+        "noise": noise.float()[: len(frames)],
+        "flow_x": torch.stack([f.flow_x for f in frames]).float(),
+        "codes": codes.to(torch.int64),
+        "feedback_embedding_0": feedback[0].float(),
+        "feedback_embeddings": feedback.float(),
+        "codec_latent": model.audio_tokenizer.latent_from_codes(codes[None, :n_audio])[0].float(),
+        "waveform": model.audio_tokenizer.decode(codes[None, :n_audio])[0].float(),
+        "waveform_stream": torch.cat([p for p in pieces if p is not None]).float(),
+    }

@@ -1,0 +1,1 @@
+"""Tokenization and request encoding through `mistral_common`."""

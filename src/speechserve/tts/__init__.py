@@ -1,0 +1,1 @@
+"""Text-to-speech pipelines: prompt building, per-frame generation, streamed codec decoding."""

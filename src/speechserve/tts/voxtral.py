@@ -1,0 +1,129 @@
+"""A loaded Voxtral TTS model that turns text + voice into streamed 24 kHz audio chunks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from speechserve.errors import EncoderWeightsMissing, InvalidRequest, UnknownVoice
+from speechserve.models.voxtral_tts import VoxtralTTS
+from speechserve.options import AudioChunk, SynthesisOptions
+from speechserve.tokenization.voxtral_tts import VoxtralTTSTokenizer
+from speechserve.tts.codec_stream import CodecStreamer, growing_chunks
+from speechserve.tts.generation import FrameStep, generate_frames, seeded_noise
+
+DEFAULT_VOICE = "casual_male"
+RefAudio = bytes | tuple[np.ndarray, int]  # an encoded file, or (mono samples, sample rate)
+
+
+class VoxtralTTSPipeline:
+    """Owns the model, its tokenizer and its voice presets. Lifetime: the process; thread-compatible only."""
+
+    def __init__(
+        self, model: VoxtralTTS, tokenizer: VoxtralTTSTokenizer, voices: dict[str, torch.Tensor], name: str = ""
+    ) -> None:
+        self.model, self.tokenizer, self.name = model, tokenizer, name
+        self._voices = voices
+        self.sample_rate: int = model.cfg.codec.sampling_rate
+        self.samples_per_frame: int = model.cfg.codec.samples_per_frame
+
+    @property
+    def voices(self) -> list[str]:
+        """Preset voice names, sorted."""
+        return sorted(self._voices)
+
+    @property
+    def default_voice(self) -> str:
+        return DEFAULT_VOICE if DEFAULT_VOICE in self._voices else self.voices[0]
+
+    @property
+    def supports_voice_cloning(self) -> bool:
+        """True when the checkpoint has codec-encoder weights (the public release does not)."""
+        return self.model.audio_tokenizer.has_encoder
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.backbone.norm.weight.device
+
+    def prompt(self, text: str, voice: str | None = None, ref_audio: RefAudio | None = None) -> tuple[list[int], torch.Tensor]:
+        """Prompt ids and input embeddings [L, dim] (voice rows spliced over the `[AUDIO]` positions)."""
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidRequest("input text must not be empty", param="input")
+        if ref_audio is not None:
+            ids, rows = self._clone_voice(text, ref_audio)
+        else:
+            name = (voice or self.default_voice).lower()
+            if name not in self._voices:
+                raise UnknownVoice(voice or "", self.voices)
+            ids, rows = self.tokenizer.encode_voice(text, name), self._voices[name]
+        ids_t = torch.tensor(ids, dtype=torch.long, device=self.device)
+        with torch.inference_mode():
+            return ids, self.model.embed_prompt(ids_t, rows)
+
+    def _clone_voice(self, text: str, ref_audio: RefAudio) -> tuple[list[int], torch.Tensor]:
+        if not self.supports_voice_cloning:
+            raise EncoderWeightsMissing()
+        from speechserve.audio import decode_audio, encode_audio, resample
+
+        if isinstance(ref_audio, bytes):
+            samples, _ = decode_audio(ref_audio, target_rate=self.sample_rate)
+        else:
+            samples, rate = ref_audio
+            samples = resample(np.asarray(samples, dtype=np.float32), rate, self.sample_rate)
+        if len(samples) == 0:
+            raise InvalidRequest("ref_audio contains no samples", param="ref_audio")
+        ids = self.tokenizer.encode_reference(text, encode_audio(samples, self.sample_rate, "wav"))
+        wave = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)).to(self.device)
+        with torch.inference_mode():
+            rows = self.model.voice_rows_from_audio(wave)
+        return ids, rows
+
+    def frames(
+        self, text: str, voice: str | None = None, options: SynthesisOptions | None = None, ref_audio: RefAudio | None = None
+    ) -> Iterator[FrameStep]:
+        """The raw frame generator (codes, hidden states, flow states), END frame included."""
+        opts = options or SynthesisOptions()
+        _, embeds = self.prompt(text, voice, ref_audio)
+        n_acoustic = self.model.cfg.codes.n_acoustic_codebook
+        noise = seeded_noise(opts.seed, n_acoustic, opts.noise_scale)
+        if opts.noise is not None:
+            explicit, fallback = opts.noise, noise
+            noise = lambda i: explicit[i] if i < explicit.shape[0] else fallback(i)  # noqa: E731
+        steps = opts.n_decoding_steps or self.model.cfg.flow.n_decoding_steps
+        return generate_frames(self.model, embeds, noise, opts.max_frames, opts.cfg_alpha, steps)
+
+    def synthesize(
+        self, text: str, voice: str | None = None, options: SynthesisOptions | None = None, ref_audio: RefAudio | None = None
+    ) -> Iterator[AudioChunk]:
+        """Yield audio chunks as frames are generated: the first after ``options.first_chunk_frames`` frames."""
+        opts = options or SynthesisOptions()
+        streamer = CodecStreamer(
+            self.model.audio_tokenizer, growing_chunks(opts.first_chunk_frames, opts.max_chunk_frames), opts.context_frames
+        )
+        frames = self.frames(text, voice, opts, ref_audio)  # validates before the first chunk is requested
+        return self._stream(frames, streamer)
+
+    def _stream(self, frames: Iterator[FrameStep], streamer: CodecStreamer) -> Iterator[AudioChunk]:
+        start = 0
+        with torch.inference_mode():
+            for step in frames:
+                pcm = None if step.is_end else streamer.push(step.codes)
+                if pcm is not None:
+                    yield self._chunk(pcm, start, False)
+                    start = len(streamer.frames)
+            pcm = streamer.flush()
+            yield self._chunk(pcm if pcm is not None else torch.zeros(0), start, True)
+
+    def _chunk(self, pcm: torch.Tensor, first_frame: int, last: bool) -> AudioChunk:
+        samples = pcm.float().cpu().numpy()
+        return AudioChunk(samples, self.sample_rate, first_frame, len(samples) // self.samples_per_frame, last)
+
+    def generate(
+        self, text: str, voice: str | None = None, options: SynthesisOptions | None = None, ref_audio: RefAudio | None = None
+    ) -> AudioChunk:
+        """The whole utterance as one chunk (the joined stream)."""
+        chunks = list(self.synthesize(text, voice, options, ref_audio))
+        samples = np.concatenate([c.samples for c in chunks]) if chunks else np.zeros(0, np.float32)
+        return AudioChunk(samples, self.sample_rate, 0, len(samples) // self.samples_per_frame, True)
