@@ -1,0 +1,53 @@
+"""Shared fixtures: golden cases with a rebuilt tokenizer, tiny random checkpoints in the release layout."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from speechserve.testing.checkpoint import write_random_checkpoint
+from speechserve.testing.tekken import write_voxtral_tekken
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+@pytest.fixture(scope="session")
+def voxtral_tts_golden(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder mirroring tests/golden/voxtral_tts with the 11 MB `tekken.json` rebuilt beside the cases
+    (exactly as the golden README says it was made), so it need not be committed."""
+    src = GOLDEN / "voxtral_tts"
+    dst = tmp_path_factory.mktemp("voxtral_tts_golden")
+    voices: dict[str, int] = {}
+    for case in sorted(p for p in src.iterdir() if p.is_dir()):
+        (dst / case.name).mkdir()
+        for item in case.iterdir():
+            (dst / case.name / item.name).symlink_to(item.resolve())
+        meta = json.loads((case / "case.json").read_text())
+        voices.update(json.loads((case / "model" / "params.json").read_text())["multimodal"]["audio_tokenizer_args"]["voice"])
+        assert meta["tekken"] == "../tekken.json"
+    from speechserve.testing.checkpoint import RELEASE_VOICES
+
+    write_voxtral_tekken(dst / "tekken.json", {v: RELEASE_VOICES[v][1] for v in sorted(voices)})
+    return dst
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Voxtral TTS checkpoint in the exact release layout (no encoder weights)."""
+    return write_random_checkpoint(tmp_path_factory.mktemp("tiny_tts"), preset="tiny", seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint_with_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same layout plus random codec-encoder weights (`audio_tokenizer.input_proj.*`, `encoder_blocks.*`)."""
+    return write_random_checkpoint(tmp_path_factory.mktemp("tiny_tts_enc"), preset="tiny", with_encoder=True, seed=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_tts(tiny_checkpoint: Path):
+    """The tiny checkpoint loaded through the public SDK (fp32, CPU)."""
+    import speechserve
+
+    return speechserve.load(tiny_checkpoint, device="cpu")
