@@ -105,11 +105,11 @@ def decode_audio(
         if errors:
             raise InvalidRequest(f"Could not decode audio input: {errors[0]}")
         raise InvalidRequest("Audio input contains no audio samples")
-    samples = np.clip(np.concatenate(chunks, axis=1).T, -1.0, 1.0)
+    samples = np.concatenate(chunks, axis=1).T
     if target_rate is not None and target_rate != rate:
         samples = resample(samples, rate, target_rate)
         rate = target_rate
-    samples = samples[:, 0] if mono else samples
+    samples = np.clip(samples[:, 0] if mono else samples, -1.0, 1.0)  # after resampling: soxr can ring
     return np.ascontiguousarray(samples, dtype=np.float32), int(rate)
 
 

@@ -42,6 +42,17 @@ def module_name(ckpt_name: str) -> str:
     return ckpt_name
 
 
+def checkpoint_names(module: str) -> list[str]:
+    """The checkpoint tensor name(s) that fill a module parameter (two for a weight-normed codec conv)."""
+    for src, dst in NAME_MAP:
+        if module.startswith(dst):
+            return [src + module[len(dst) :]]
+    if module.startswith("audio_tokenizer.") and module.endswith("conv.weight"):
+        base = module[: -len(".weight")]
+        return [base + WEIGHT_NORM_G, base + WEIGHT_NORM_V]
+    return [module]
+
+
 def fold_weight_norm(g: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """w = g · v / ‖v‖, the norm over every dim but 0 (torch weight_norm, dim=0)."""
     g, v = g.float(), v.float()
@@ -61,9 +72,8 @@ def load_voxtral_tts_weights(
         model = VoxtralTTS(cfg, with_encoder=has_encoder_weights(names))
     expected = {name: p.shape for name, p in model.state_dict().items()}
     semantic_keys = {SEMANTIC + "embedding_sum", SEMANTIC + "cluster_usage"}
-    mapped = {n: module_name(n) for n in names if n not in semantic_keys}
-    missing = (set(expected) - set(mapped.values())) | (semantic_keys - set(names))
-    unexpected = {n for n, m in mapped.items() if m not in expected}
+    wanted = {c for m in expected for c in checkpoint_names(m)} | semantic_keys
+    missing, unexpected = wanted - set(names), set(names) - wanted
     if missing or unexpected:
         raise CheckpointError(describe_mismatch(missing, unexpected, str(weights)))
 
@@ -74,7 +84,7 @@ def load_voxtral_tts_weights(
         if name in semantic_keys:
             semantic[name[len(SEMANTIC) :]] = tensor.float()
             continue
-        target = mapped[name]
+        target = module_name(name)
         if name.endswith((WEIGHT_NORM_G, WEIGHT_NORM_V)):
             other = pending_g.pop(target, None)
             if other is None:

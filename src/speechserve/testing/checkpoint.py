@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import save_file
 
 from speechserve.checkpoints.voxtral_tts_config import parse_params
-from speechserve.checkpoints.voxtral_tts_loader import NAME_MAP, WEIGHT_NORM_G, WEIGHT_NORM_V
+from speechserve.checkpoints.voxtral_tts_loader import checkpoint_names
 from speechserve.models.voxtral_tts import VoxtralTTS
 from speechserve.testing.tekken import write_voxtral_tekken
 
@@ -88,14 +88,6 @@ def preset_params(preset: str, voices: tuple[str, ...] = DEFAULT_VOICES) -> dict
     return params
 
 
-def checkpoint_name(name: str) -> str:
-    """Inverse of the loader's name map (module name → checkpoint name)."""
-    for src, dst in NAME_MAP:
-        if name.startswith(dst):
-            return src + name[len(dst) :]
-    return name
-
-
 def _randomize(model: VoxtralTTS, gen: torch.Generator) -> None:
     """O(1) activations: linear weights ~ N(0, 1/fan_in); norms ~ U(0.7, 1.3); layer scales ~ U(0.1, 0.5)."""
     for name, p in model.named_parameters():
@@ -126,16 +118,13 @@ def write_random_checkpoint(
     _randomize(model, gen)
     tensors: dict[str, torch.Tensor] = {}
     for name, w in model.state_dict().items():
-        ckpt = checkpoint_name(name)
-        if ckpt.startswith("audio_tokenizer.") and ckpt.endswith("conv.weight"):
-            # store as torch weight-norm parametrization (g, v) with g ≠ 1 so folding is exercised
+        ckpt = checkpoint_names(name)
+        if len(ckpt) == 2:  # weight-norm parametrization (g, v) of a codec conv: g = ‖v‖ ≠ 1
             v = w.float()
-            g = v.flatten(1).norm(dim=1).view(-1, *([1] * (v.dim() - 1)))
-            base = ckpt[: -len(".weight")]
-            tensors[base + WEIGHT_NORM_G] = g.contiguous()
-            tensors[base + WEIGHT_NORM_V] = v.contiguous()
+            tensors[ckpt[0]] = v.flatten(1).norm(dim=1).view(-1, *([1] * (v.dim() - 1)))
+            tensors[ckpt[1]] = v.contiguous()
         else:
-            tensors[ckpt] = w.contiguous()
+            tensors[ckpt[0]] = w.contiguous()
     size, dim = cfg.codec.semantic_codebook_size, cfg.codec.semantic_dim
     usage = torch.rand(size, generator=gen) * 4 + 0.5
     prefix = "audio_tokenizer.quantizer.semantic_codebook."
