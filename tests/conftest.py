@@ -25,7 +25,11 @@ def voxtral_tts_golden(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for item in case.iterdir():
             (dst / case.name / item.name).symlink_to(item.resolve())
         meta = json.loads((case / "case.json").read_text())
-        voices.update(json.loads((case / "model" / "params.json").read_text())["multimodal"]["audio_tokenizer_args"]["voice"])
+        voices.update(
+            json.loads((case / "model" / "params.json").read_text())["multimodal"]["audio_tokenizer_args"][
+                "voice"
+            ]
+        )
         assert meta["tekken"] == "../tekken.json"
     from speechserve.testing.checkpoint import RELEASE_VOICES
 
@@ -42,7 +46,9 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_checkpoint_with_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same layout plus random codec-encoder weights (`audio_tokenizer.input_proj.*`, `encoder_blocks.*`)."""
-    return write_random_checkpoint(tmp_path_factory.mktemp("tiny_tts_enc"), preset="tiny", with_encoder=True, seed=1)
+    return write_random_checkpoint(
+        tmp_path_factory.mktemp("tiny_tts_enc"), preset="tiny", with_encoder=True, seed=1
+    )
 
 
 @pytest.fixture(scope="session")
@@ -51,3 +57,11 @@ def tiny_tts(tiny_checkpoint: Path):
     import speechserve
 
     return speechserve.load(tiny_checkpoint, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_tts_with_encoder(tiny_checkpoint_with_encoder: Path):
+    """The encoder-bearing tiny checkpoint loaded through the SDK."""
+    import speechserve
+
+    return speechserve.load(tiny_checkpoint_with_encoder, device="cpu")

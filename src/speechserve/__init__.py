@@ -1,9 +1,9 @@
 """speechserve: run open speech models (Voxtral TTS, Voxtral ASR, Dia) from Python, the CLI or a server.
 
-    import speechserve
-    tts = speechserve.load("mistralai/Voxtral-4B-TTS-2603")
-    for chunk in tts.synthesize("Hello!", voice="casual_male"):
-        play(chunk.samples, chunk.sample_rate)
+import speechserve
+tts = speechserve.load("mistralai/Voxtral-4B-TTS-2603")
+for chunk in tts.synthesize("Hello!", voice="casual_male"):
+    play(chunk.samples, chunk.sample_rate)
 """
 
 from speechserve.errors import (

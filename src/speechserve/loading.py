@@ -15,7 +15,12 @@ from speechserve.errors import CheckpointError, UnsupportedFeature
 from speechserve.tokenization.voxtral_tts import VoxtralTTSTokenizer
 from speechserve.tts.voxtral import VoxtralTTSPipeline
 
-_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+_DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+}
 _DTYPES |= {"float16": torch.float16, "fp16": torch.float16}
 
 
@@ -52,7 +57,9 @@ def load(
     root = resolve_model_dir(model, revision=revision)
     layout = detect_layout(root)
     if layout.architecture != "voxtral_tts" or layout.format != "mistral":
-        raise UnsupportedFeature(f"{root}: {layout.architecture} ({layout.format} layout) is not supported yet")
+        raise UnsupportedFeature(
+            f"{root}: {layout.architecture} ({layout.format} layout) is not supported yet"
+        )
     dev = pick_device(device)
     dt = pick_dtype(dtype, dev)
     cfg = load_params(root)

@@ -81,9 +81,9 @@ def test_wav_header_exact_sizes() -> None:
     x = sine(440, 0.1, RATE)
     data = encode_audio(x, RATE, "wav")
     assert data[:4] == b"RIFF" and data[8:16] == b"WAVEfmt "
-    riff_size, = struct.unpack("<I", data[4:8])
+    (riff_size,) = struct.unpack("<I", data[4:8])
     fmt_tag, channels, rate, byte_rate, align, bits = struct.unpack("<HHIIHH", data[20:36])
-    data_size, = struct.unpack("<I", data[40:44])
+    (data_size,) = struct.unpack("<I", data[40:44])
     assert (fmt_tag, channels, rate, byte_rate, align, bits) == (1, 1, RATE, 2 * RATE, 2, 16)
     assert data[36:40] == b"data" and data_size == 2 * len(x) == len(data) - 44
     assert riff_size == len(data) - 8
@@ -146,6 +146,15 @@ def test_streaming_small_chunks_and_empty_pushes() -> None:
         enc.push(x)
     y, _ = decode_audio(b"".join(parts), target_rate=RATE)
     assert 0 <= (len(y) - len(x)) / RATE <= STREAM_TOLERANCE_S["mp3"]
+
+
+def test_close_abandons_stream() -> None:
+    enc = StreamingEncoder("opus", RATE)
+    assert enc.push(sine(440, 0.5, RATE))
+    enc.close()
+    assert enc.finish() == b""
+    with pytest.raises(RuntimeError):
+        enc.push(sine(440, 0.1, RATE))
 
 
 def test_encoder_rejects_bad_arguments() -> None:

@@ -55,7 +55,7 @@ def test_key_matches(case_result, key: str) -> None:
 
 
 def test_end_frame_handling(case_result) -> None:
-    ours, expected = case_result
+    ours, _ = case_result
     codes = ours["codes"]
     ends = (codes[:, 0] == 1).nonzero().flatten().tolist()
     if ends:  # case_fr: END is the last frame, carries [1, 2, …, 2], and is not decoded

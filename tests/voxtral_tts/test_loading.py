@@ -41,7 +41,9 @@ def test_release_layout_loads(tiny_checkpoint: Path, tiny_tts) -> None:
 def test_weights_match_checkpoint(tiny_checkpoint: Path, tiny_tts) -> None:
     tensors = load_file(str(tiny_checkpoint / "consolidated.safetensors"))
     model = tiny_tts.model
-    assert torch.equal(model.backbone.layers[1].attention.wq.weight, tensors["layers.1.attention.wq.weight"].float())
+    assert torch.equal(
+        model.backbone.layers[1].attention.wq.weight, tensors["layers.1.attention.wq.weight"].float()
+    )
     emb = tensors["mm_audio_embeddings.audio_codebook_embeddings.embeddings.weight"].float()
     assert torch.equal(model.audio_embeddings.embeddings.weight, emb)
     # weight norm folded: w = g · v / ‖v‖ over all dims but 0
@@ -51,7 +53,9 @@ def test_weights_match_checkpoint(tiny_checkpoint: Path, tiny_tts) -> None:
     torch.testing.assert_close(model.audio_tokenizer.decoder_blocks[2].conv.weight, folded)
     # semantic centroids = embedding_sum / clamp(cluster_usage, 1e-5)
     q = "audio_tokenizer.quantizer.semantic_codebook."
-    want = tensors[q + "embedding_sum"].float() / tensors[q + "cluster_usage"].float().clamp(min=1e-5)[:, None]
+    want = (
+        tensors[q + "embedding_sum"].float() / tensors[q + "cluster_usage"].float().clamp(min=1e-5)[:, None]
+    )
     torch.testing.assert_close(model.audio_tokenizer.semantic_codebook.centroids, want)
     # derived buffers recomputed, not left on the meta device
     for name, buf in model.named_buffers():
@@ -91,7 +95,7 @@ def test_unsupported_params_key(tiny_checkpoint: Path, tmp_path: Path) -> None:
 def test_unsupported_params_value() -> None:
     params = json.loads(json.dumps(_release_like()))
     params["multimodal"]["audio_tokenizer_args"]["causal"] = False
-    with pytest.raises(ValueError, match="audio_tokenizer_args.causal"):
+    with pytest.raises(ValueError, match=r"audio_tokenizer_args\.causal"):
         parse_params(params)
 
 
@@ -105,7 +109,11 @@ def test_release_params_parse() -> None:
     cfg = parse_params(_release_like())
     assert cfg.flow.n_decoding_steps == 7 and cfg.flow.norm_eps == 1e-5
     assert cfg.codes.codebook_sizes[:2] == [8194, 23] and cfg.codes.embedding_rows == 9088
-    assert cfg.codes.semantic_head_rows == 8320 and cfg.codes.offsets[1] == 8194 and cfg.codes.offsets[-1] == 8194 + 23 * 35
+    assert (
+        cfg.codes.semantic_head_rows == 8320
+        and cfg.codes.offsets[1] == 8194
+        and cfg.codes.offsets[-1] == 8194 + 23 * 35
+    )
     assert cfg.codec.samples_per_frame == 1920 and cfg.codec.frame_rate == 12.5
     assert cfg.codec.encoder_windows() == [16, 8, 4, 2] and cfg.codec.decoder_windows() == [2, 4, 8, 16]
 
@@ -113,7 +121,7 @@ def test_release_params_parse() -> None:
 def test_missing_voice_file(tiny_checkpoint: Path, tmp_path: Path) -> None:
     root = _copy(tiny_checkpoint, tmp_path / "ckpt")
     (root / "voice_embedding" / "fr_female.pt").unlink()
-    with pytest.raises(CheckpointError, match="fr_female: no voice_embedding/fr_female.pt"):
+    with pytest.raises(CheckpointError, match=r"fr_female: no voice_embedding/fr_female\.pt"):
         speechserve.load(root)
 
 

@@ -4,13 +4,11 @@ errors for bad requests, voice cloning with and without encoder weights."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-import speechserve
 from speechserve import EncoderWeightsMissing, InvalidRequest, SynthesisOptions, UnknownVoice
 
 TEXT = "The museums open at nine, and the river is calm tonight."
@@ -85,7 +83,8 @@ def test_empty_text_rejected(tiny_tts, text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("field", "value"), [("max_frames", 0), ("cfg_alpha", -1.0), ("n_decoding_steps", 0), ("first_chunk_frames", 0)]
+    ("field", "value"),
+    [("max_frames", 0), ("cfg_alpha", -1.0), ("n_decoding_steps", 0), ("first_chunk_frames", 0)],
 )
 def test_bad_options_rejected(field: str, value: float) -> None:
     with pytest.raises(InvalidRequest) as info:
@@ -105,8 +104,8 @@ def test_ref_audio_without_encoder_weights(tiny_tts) -> None:
 
 
 @pytest.mark.parametrize("seconds", [0.5, 1.3, 2.0])
-def test_ref_audio_with_encoder_weights(tiny_checkpoint_with_encoder: Path, seconds: float) -> None:
-    tts = speechserve.load(tiny_checkpoint_with_encoder)
+def test_ref_audio_with_encoder_weights(tiny_tts_with_encoder, seconds: float) -> None:
+    tts = tiny_tts_with_encoder
     assert tts.supports_voice_cloning
     ids, embeds = tts.prompt(TEXT, ref_audio=(_sine(seconds), 24000))
     n_rows = math.ceil(seconds * 12.5) + 1
@@ -117,11 +116,13 @@ def test_ref_audio_with_encoder_weights(tiny_checkpoint_with_encoder: Path, seco
     eoa = torch.zeros(1, 37, dtype=torch.long)
     eoa[0, 0] = 1
     torch.testing.assert_close(audio_rows[-1], tts.model.audio_embeddings(eoa)[0])
-    audio = tts.generate(TEXT, ref_audio=(_sine(seconds), 24000), options=SynthesisOptions(seed=0, max_frames=4))
+    audio = tts.generate(
+        TEXT, ref_audio=(_sine(seconds), 24000), options=SynthesisOptions(seed=0, max_frames=4)
+    )
     assert audio.sample_rate == 24000 and np.isfinite(audio.samples).all()
 
 
-def test_ref_audio_resampled_from_other_rates(tiny_checkpoint_with_encoder: Path) -> None:
-    tts = speechserve.load(tiny_checkpoint_with_encoder)
+def test_ref_audio_resampled_from_other_rates(tiny_tts_with_encoder) -> None:
+    tts = tiny_tts_with_encoder
     ids, _ = tts.prompt(TEXT, ref_audio=(_sine(1.0, 16000), 16000))
     assert ids.count(24) == math.ceil(1.0 * 12.5) + 1

@@ -93,7 +93,9 @@ def decode_audio(
                 elif frame.sample_rate != rate:
                     x = resample(x.T, frame.sample_rate, rate).T
                 if chunks and x.shape[0] != chunks[0].shape[0]:
-                    raise InvalidRequest("Audio input changes its channel count mid-stream; decode it as mono")
+                    raise InvalidRequest(
+                        "Audio input changes its channel count mid-stream; decode it as mono"
+                    )
                 chunks.append(x)
     except av.FFmpegError as exc:
         raise InvalidRequest(f"Could not decode audio input: {_ffmpeg_reason(exc)}") from exc

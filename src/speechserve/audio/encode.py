@@ -8,6 +8,7 @@ dumps (plus a 44-byte RIFF header for WAV) written with numpy.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import struct
@@ -187,6 +188,17 @@ class StreamingEncoder:
             self._writer.close()
             self._writer = None
         return self._take()
+
+    def close(self) -> None:
+        """Abandon the stream (e.g. the client went away): release the encoder, discard pending bytes."""
+        if self._writer is not None:
+            with contextlib.suppress(av.FFmpegError):
+                self._writer.container.close()
+            self._writer = None
+        self._finished = True
+        self._pending = b""
+        if self._sink is not None:
+            self._sink.drain()
 
 
 def encode_audio(samples: np.ndarray, sample_rate: int, fmt: str) -> bytes:

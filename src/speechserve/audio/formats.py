@@ -85,7 +85,9 @@ def get_format(fmt: str) -> FormatSpec:
     """Return the :class:`FormatSpec` of ``fmt``; raise :class:`InvalidRequest` for an unknown name."""
     spec = FORMATS.get(fmt) if isinstance(fmt, str) else None
     if spec is None:
-        raise InvalidRequest(f"Unsupported audio format {fmt!r}; supported formats: {', '.join(AUDIO_FORMATS)}")
+        raise InvalidRequest(
+            f"Unsupported audio format {fmt!r}; supported formats: {', '.join(AUDIO_FORMATS)}"
+        )
     return spec
 
 
@@ -110,5 +112,7 @@ def format_from_path(path: str | os.PathLike[str]) -> str:
     fmt = _EXTENSIONS.get(ext)
     if fmt is None:
         known = " ".join(sorted(_EXTENSIONS))
-        raise InvalidRequest(f"Cannot tell the audio format of {os.fspath(path)!r}; known extensions: {known}")
+        raise InvalidRequest(
+            f"Cannot tell the audio format of {os.fspath(path)!r}; known extensions: {known}"
+        )
     return fmt

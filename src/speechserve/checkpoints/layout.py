@@ -16,7 +16,9 @@ class CheckpointLayout:
     """Where a checkpoint's pieces are. ``architecture`` comes from the params/config contents."""
 
     root: Path
-    format: str  # "mistral" (params.json + consolidated.safetensors) or "hf" (config.json + model*.safetensors)
+    format: (
+        str  # "mistral" (params.json + consolidated.safetensors) or "hf" (config.json + model*.safetensors)
+    )
     architecture: str
     params_path: Path
     weights: tuple[Path, ...]
@@ -28,7 +30,9 @@ def _architecture_from_params(params: dict) -> str:
         return "voxtral_tts"
     if "whisper_model_args" in mm:
         return "voxtral_asr"
-    raise CheckpointError("params.json describes no speech architecture speechserve knows (expected Voxtral TTS/ASR)")
+    raise CheckpointError(
+        "params.json describes no speech architecture speechserve knows (expected Voxtral TTS/ASR)"
+    )
 
 
 def detect_layout(root: str | Path) -> CheckpointLayout:

@@ -16,7 +16,11 @@ def list_tensors(path: str | Path) -> list[str]:
     try:
         with safe_open(str(path), framework="pt") as f:
             return list(f.keys())
-    except (OSError, ValueError, RuntimeError) as exc:  # safetensors raises SafetensorError (a ValueError/OSError)
+    except (
+        OSError,
+        ValueError,
+        RuntimeError,
+    ) as exc:  # safetensors raises SafetensorError (a ValueError/OSError)
         raise CheckpointError(f"cannot read {path}: {exc}") from exc
 
 

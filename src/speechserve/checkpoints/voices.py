@@ -20,7 +20,9 @@ def read_voice(path: Path) -> torch.Tensor:
         if tensor is None and len(tensors) == 1:
             tensor = next(iter(tensors.values()))
         if tensor is None:
-            raise CheckpointError(f"{path} must hold one tensor (or one named 'embedding'); found {sorted(tensors)}")
+            raise CheckpointError(
+                f"{path} must hold one tensor (or one named 'embedding'); found {sorted(tensors)}"
+            )
     else:
         tensor = torch.load(path, map_location="cpu", weights_only=True)
         if isinstance(tensor, dict) and len(tensor) == 1:
@@ -31,7 +33,12 @@ def read_voice(path: Path) -> torch.Tensor:
 
 
 def load_voices(
-    root: Path, names: list[str], dim: int, expected_rows: dict[str, int] | None, dtype: torch.dtype, device: torch.device
+    root: Path,
+    names: list[str],
+    dim: int,
+    expected_rows: dict[str, int] | None,
+    dtype: torch.dtype,
+    device: torch.device,
 ) -> dict[str, torch.Tensor]:
     """Load every named preset; CheckpointError lists absent files and shape mismatches."""
     voices, problems = {}, []

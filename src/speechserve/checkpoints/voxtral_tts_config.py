@@ -191,7 +191,12 @@ _TOP_KNOWN |= {"vocab_size", "max_seq_len", "multimodal"}
 _TOP_IGNORED = {"model_type", "max_position_embeddings", "tied_embeddings", "use_biases"}
 _MM_KNOWN = {"bos_token_id", "audio_model_args", "audio_tokenizer_args"}
 _AUDIO_MODEL_KNOWN = {"semantic_codebook_size", "acoustic_codebook_size", "n_acoustic_codebook"}
-_AUDIO_MODEL_KNOWN |= {"audio_encoding_args", "audio_token_id", "begin_audio_token_id", "acoustic_transformer_args"}
+_AUDIO_MODEL_KNOWN |= {
+    "audio_encoding_args",
+    "audio_token_id",
+    "begin_audio_token_id",
+    "acoustic_transformer_args",
+}
 _AUDIO_MODEL_KNOWN |= {"input_embedding_concat_type"}
 # Training-time switches with no effect on inference (spec §1.2).
 _AUDIO_MODEL_IGNORED = {"p_uncond", "text_feature_bugged", "condition_dropped_token_id"}
@@ -232,7 +237,9 @@ def parse_params(params: dict[str, Any]) -> VoxtralTTSConfig:
     flow = _take(am["acoustic_transformer_args"], _FLOW_KNOWN, _FLOW_IGNORED, "acoustic_transformer_args")
     codec = _take(mm["audio_tokenizer_args"], _CODEC_KNOWN, _CODEC_IGNORED, "audio_tokenizer_args")
 
-    _require(enc.get("codebook_pattern", "parallel") == "parallel", "codebook_pattern", enc.get("codebook_pattern"))
+    _require(
+        enc.get("codebook_pattern", "parallel") == "parallel", "codebook_pattern", enc.get("codebook_pattern")
+    )
     concat = am.get("input_embedding_concat_type", "sum")
     _require(concat == "sum", "input_embedding_concat_type", concat)
     _require(not flow.pop("use_biases", False), "acoustic_transformer_args.use_biases", True)
@@ -253,7 +260,9 @@ def parse_params(params: dict[str, Any]) -> VoxtralTTSConfig:
         bos_token_id=mm.get("bos_token_id", 1),
     )
     _require(
-        enc.get("num_codebooks", codes.n_codebooks) == codes.n_codebooks, "num_codebooks", enc.get("num_codebooks")
+        enc.get("num_codebooks", codes.n_codebooks) == codes.n_codebooks,
+        "num_codebooks",
+        enc.get("num_codebooks"),
     )
     codec_cfg = CodecConfig(
         sampling_rate=codec["sampling_rate"],
@@ -280,9 +289,13 @@ def parse_params(params: dict[str, Any]) -> VoxtralTTSConfig:
         decoder_convs_strides=_ints(codec.get("decoder_convs_strides_str", "1,2,2,2")),
         voices=dict(codec.get("voice", {})),
     )
-    _require(codec_cfg.n_heads == codec_cfg.n_kv_heads, "audio_tokenizer_args.n_kv_heads", codec_cfg.n_kv_heads)
     _require(
-        math.isclose(codec_cfg.frame_rate, codes.frame_rate), "audio_encoding_args.frame_rate", codes.frame_rate
+        codec_cfg.n_heads == codec_cfg.n_kv_heads, "audio_tokenizer_args.n_kv_heads", codec_cfg.n_kv_heads
+    )
+    _require(
+        math.isclose(codec_cfg.frame_rate, codes.frame_rate),
+        "audio_encoding_args.frame_rate",
+        codes.frame_rate,
     )
     return VoxtralTTSConfig(backbone=backbone, flow=FlowConfig(**flow), codec=codec_cfg, codes=codes)
 

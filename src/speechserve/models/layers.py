@@ -31,7 +31,9 @@ def rope_cos_sin(
     positions: torch.Tensor, head_dim: int, theta: float, dtype: torch.dtype
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """cos/sin tables [..., head_dim/2] for interleaved-pair RoPE at integer ``positions``."""
-    freqs = 1.0 / (theta ** (torch.arange(0, head_dim, 2, device=positions.device, dtype=torch.float64) / head_dim))
+    freqs = 1.0 / (
+        theta ** (torch.arange(0, head_dim, 2, device=positions.device, dtype=torch.float64) / head_dim)
+    )
     angles = positions.to(torch.float64)[..., None] * freqs
     return angles.cos().to(dtype), angles.sin().to(dtype)
 
@@ -55,7 +57,13 @@ class KVCache:
     """
 
     def __init__(
-        self, batch: int, n_kv_heads: int, max_len: int, head_dim: int, dtype: torch.dtype, device: torch.device
+        self,
+        batch: int,
+        n_kv_heads: int,
+        max_len: int,
+        head_dim: int,
+        dtype: torch.dtype,
+        device: torch.device,
     ) -> None:
         shape = (batch, n_kv_heads, max_len, head_dim)
         self.k = torch.zeros(shape, dtype=dtype, device=device)
@@ -106,7 +114,12 @@ class Attention(nn.Module):
             # query i (absolute position start+i) sees keys 0..start+i
             mask = torch.ones(length, total, dtype=torch.bool, device=x.device).tril(diagonal=total - length)
         out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, scale=1.0 / math.sqrt(self.head_dim), enable_gqa=self.n_heads != self.n_kv_heads
+            q,
+            k,
+            v,
+            attn_mask=mask,
+            scale=1.0 / math.sqrt(self.head_dim),
+            enable_gqa=self.n_heads != self.n_kv_heads,
         )
         return self.wo(out.transpose(1, 2).reshape(b, length, self.n_heads * self.head_dim))
 

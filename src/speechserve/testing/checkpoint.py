@@ -64,7 +64,11 @@ RELEASE_PARAMS = {
 # (backbone dim, layers, heads, kv heads, head_dim, hidden) / flow (same) / codec (dim, hidden, heads, head_dim)
 PRESETS = {
     "full": None,
-    "small": {"backbone": (512, 4, 8, 2, 64, 1536), "flow": (512, 3, 8, 2, 64, 1536), "codec": (256, 512, 8, 32)},
+    "small": {
+        "backbone": (512, 4, 8, 2, 64, 1536),
+        "flow": (512, 3, 8, 2, 64, 1536),
+        "codec": (256, 512, 8, 32),
+    },
     "tiny": {"backbone": (32, 2, 4, 2, 16, 96), "flow": (32, 3, 4, 2, 16, 96), "codec": (64, 128, 8, 8)},
 }
 DEFAULT_VOICES = ("casual_male", "cheerful_female", "fr_female")
@@ -135,5 +139,8 @@ def write_random_checkpoint(
     counts = {v: RELEASE_VOICES[v][1] for v in voices}
     write_voxtral_tekken(root / "tekken.json", counts)
     for v, n in counts.items():
-        torch.save(torch.randn(n, cfg.backbone.dim, generator=gen).to(torch.bfloat16), root / "voice_embedding" / f"{v}.pt")
+        torch.save(
+            torch.randn(n, cfg.backbone.dim, generator=gen).to(torch.bfloat16),
+            root / "voice_embedding" / f"{v}.pt",
+        )
     return root

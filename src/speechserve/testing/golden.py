@@ -25,9 +25,13 @@ def run_case(case_dir: str | Path) -> dict[str, torch.Tensor]:
 
 @torch.inference_mode()
 def _run_voxtral_tts(case_dir: Path, case: dict) -> dict[str, torch.Tensor]:
-    pipe = load(case_dir / case["model_dir"], device="cpu", dtype=torch.float32, tokenizer=case_dir / case["tekken"])
+    pipe = load(
+        case_dir / case["model_dir"], device="cpu", dtype=torch.float32, tokenizer=case_dir / case["tekken"]
+    )
     model = pipe.model
-    noise = load_file(str(case_dir / "expected.safetensors"))["noise"]  # pinned per-frame flow noise: an input
+    noise = load_file(str(case_dir / "expected.safetensors"))[
+        "noise"
+    ]  # pinned per-frame flow noise: an input
     options = SynthesisOptions(
         max_frames=case["max_frames"],
         noise=noise,
@@ -44,7 +48,9 @@ def _run_voxtral_tts(case_dir: Path, case: dict) -> dict[str, torch.Tensor]:
 
     proto = case.get("stream_protocol", {})
     policy = vllm_omni_chunks(
-        proto.get("codec_chunk_frames_at_begin", 5), proto.get("codec_chunk_frames", 25), proto.get("codec_chunk_frames", 25)
+        proto.get("codec_chunk_frames_at_begin", 5),
+        proto.get("codec_chunk_frames", 25),
+        proto.get("codec_chunk_frames", 25),
     )
     streamer = CodecStreamer(model.audio_tokenizer, policy, proto.get("codec_left_context_frames", 25))
     pieces = [streamer.push(c) for c in codes[:n_audio]] + [streamer.flush()]

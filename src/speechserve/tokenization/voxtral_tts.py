@@ -22,7 +22,9 @@ class VoxtralTTSTokenizer:
             raise CheckpointError(f"cannot load tokenizer {path}: {exc}") from exc
         audio = self._tok.instruct_tokenizer.audio_encoder
         if audio is None or not audio.audio_config.voice_num_audio_tokens:
-            raise CheckpointError(f"{path} has no audio block with voice_num_audio_tokens (needs a TTS tekken.json)")
+            raise CheckpointError(
+                f"{path} has no audio block with voice_num_audio_tokens (needs a TTS tekken.json)"
+            )
         self.voice_num_audio_tokens: dict[str, int] = dict(audio.audio_config.voice_num_audio_tokens)
 
     def encode_voice(self, text: str, voice: str) -> list[int]:

@@ -22,7 +22,11 @@ class VoxtralTTSPipeline:
     """Owns the model, its tokenizer and its voice presets. Lifetime: the process; thread-compatible only."""
 
     def __init__(
-        self, model: VoxtralTTS, tokenizer: VoxtralTTSTokenizer, voices: dict[str, torch.Tensor], name: str = ""
+        self,
+        model: VoxtralTTS,
+        tokenizer: VoxtralTTSTokenizer,
+        voices: dict[str, torch.Tensor],
+        name: str = "",
     ) -> None:
         self.model, self.tokenizer, self.name = model, tokenizer, name
         self._voices = voices
@@ -47,7 +51,9 @@ class VoxtralTTSPipeline:
     def device(self) -> torch.device:
         return self.model.backbone.norm.weight.device
 
-    def prompt(self, text: str, voice: str | None = None, ref_audio: RefAudio | None = None) -> tuple[list[int], torch.Tensor]:
+    def prompt(
+        self, text: str, voice: str | None = None, ref_audio: RefAudio | None = None
+    ) -> tuple[list[int], torch.Tensor]:
         """Prompt ids and input embeddings [L, dim] (voice rows spliced over the `[AUDIO]` positions)."""
         if not isinstance(text, str) or not text.strip():
             raise InvalidRequest("input text must not be empty", param="input")
@@ -81,7 +87,11 @@ class VoxtralTTSPipeline:
         return ids, rows
 
     def frames(
-        self, text: str, voice: str | None = None, options: SynthesisOptions | None = None, ref_audio: RefAudio | None = None
+        self,
+        text: str,
+        voice: str | None = None,
+        options: SynthesisOptions | None = None,
+        ref_audio: RefAudio | None = None,
     ) -> Iterator[FrameStep]:
         """The raw frame generator (codes, hidden states, flow states), END frame included."""
         opts = options or SynthesisOptions()
@@ -95,12 +105,18 @@ class VoxtralTTSPipeline:
         return generate_frames(self.model, embeds, noise, opts.max_frames, opts.cfg_alpha, steps)
 
     def synthesize(
-        self, text: str, voice: str | None = None, options: SynthesisOptions | None = None, ref_audio: RefAudio | None = None
+        self,
+        text: str,
+        voice: str | None = None,
+        options: SynthesisOptions | None = None,
+        ref_audio: RefAudio | None = None,
     ) -> Iterator[AudioChunk]:
         """Yield audio chunks as frames are generated: the first after ``options.first_chunk_frames`` frames."""
         opts = options or SynthesisOptions()
         streamer = CodecStreamer(
-            self.model.audio_tokenizer, growing_chunks(opts.first_chunk_frames, opts.max_chunk_frames), opts.context_frames
+            self.model.audio_tokenizer,
+            growing_chunks(opts.first_chunk_frames, opts.max_chunk_frames),
+            opts.context_frames,
         )
         frames = self.frames(text, voice, opts, ref_audio)  # validates before the first chunk is requested
         return self._stream(frames, streamer)
@@ -118,10 +134,16 @@ class VoxtralTTSPipeline:
 
     def _chunk(self, pcm: torch.Tensor, first_frame: int, last: bool) -> AudioChunk:
         samples = pcm.float().cpu().numpy()
-        return AudioChunk(samples, self.sample_rate, first_frame, len(samples) // self.samples_per_frame, last)
+        return AudioChunk(
+            samples, self.sample_rate, first_frame, len(samples) // self.samples_per_frame, last
+        )
 
     def generate(
-        self, text: str, voice: str | None = None, options: SynthesisOptions | None = None, ref_audio: RefAudio | None = None
+        self,
+        text: str,
+        voice: str | None = None,
+        options: SynthesisOptions | None = None,
+        ref_audio: RefAudio | None = None,
     ) -> AudioChunk:
         """The whole utterance as one chunk (the joined stream)."""
         chunks = list(self.synthesize(text, voice, options, ref_audio))

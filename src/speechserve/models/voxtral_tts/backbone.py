@@ -30,7 +30,8 @@ class MistralBackbone(nn.Module):
         """One static KV cache per layer for ``batch`` sequences of up to ``max_len`` positions."""
         p = self.norm.weight
         return [
-            KVCache(batch, self.cfg.n_kv_heads, max_len, self.cfg.head_dim, p.dtype, p.device) for _ in self.layers
+            KVCache(batch, self.cfg.n_kv_heads, max_len, self.cfg.head_dim, p.dtype, p.device)
+            for _ in self.layers
         ]
 
     def forward(self, embeds: torch.Tensor, cache: list[KVCache], start: int) -> torch.Tensor:

@@ -42,7 +42,9 @@ class VoxtralCodec(nn.Module):
         self.semantic_codebook = SemanticCodebook(cfg.semantic_codebook_size, cfg.semantic_dim)
         kernels, strides = cfg.decoder_convs_kernels, cfg.decoder_convs_strides
         blocks: list[nn.Module] = [CausalConv1d(cfg.latent_dim, cfg.dim, kernels[0], strides[0], "replicate")]
-        for i, (n_layers, window) in enumerate(zip(cfg.decoder_transformer_lengths, cfg.decoder_windows(), strict=True)):
+        for i, (n_layers, window) in enumerate(
+            zip(cfg.decoder_transformer_lengths, cfg.decoder_windows(), strict=True)
+        ):
             blocks.append(CodecTransformer(n_layers, window=window, **layer))
             if i + 1 < len(kernels) and (kernels[i + 1] != 1 or strides[i + 1] != 1):
                 blocks.append(CausalConvTranspose1d(cfg.dim, cfg.dim, kernels[i + 1], strides[i + 1]))
@@ -52,7 +54,9 @@ class VoxtralCodec(nn.Module):
             self.input_proj = CausalConv1d(cfg.patch_size, cfg.dim, cfg.patch_proj_kernel_size, 1, "reflect")
             enc: list[nn.Module] = []
             n = len(cfg.encoder_transformer_lengths)
-            for i, (n_layers, window) in enumerate(zip(cfg.encoder_transformer_lengths, cfg.encoder_windows(), strict=True)):
+            for i, (n_layers, window) in enumerate(
+                zip(cfg.encoder_transformer_lengths, cfg.encoder_windows(), strict=True)
+            ):
                 enc.append(CodecTransformer(n_layers, window=window, **layer))
                 k, s, last = cfg.encoder_convs_kernels[i], cfg.encoder_convs_strides[i], i == n - 1
                 if k != 1 or s != 1 or last:
@@ -87,12 +91,16 @@ class VoxtralCodec(nn.Module):
             raise RuntimeError("this codec was built without an encoder")
         p = self.cfg.patch_size
         pad = (-waveform.shape[-1]) % p
-        x = nn.functional.pad(waveform, (0, pad)).view(waveform.shape[0], -1, p).transpose(1, 2)  # [B, 240, N/240]
+        x = (
+            nn.functional.pad(waveform, (0, pad)).view(waveform.shape[0], -1, p).transpose(1, 2)
+        )  # [B, 240, N/240]
         x = self.input_proj(x.to(self.output_proj.conv.weight.dtype))
         for block in self.encoder_blocks:
             x = block(x.transpose(1, 2)).transpose(1, 2) if isinstance(block, CodecTransformer) else block(x)
         latent = x.transpose(1, 2)  # [B, T, 292]
         semantic = self.semantic_codebook.encode(latent[..., : self.cfg.semantic_dim])
         levels = self.cfg.acoustic_codebook_size - 1
-        acoustic = torch.round((torch.tanh(latent[..., self.cfg.semantic_dim :].float()) + 1) / 2 * levels).long()
+        acoustic = torch.round(
+            (torch.tanh(latent[..., self.cfg.semantic_dim :].float()) + 1) / 2 * levels
+        ).long()
         return torch.cat((semantic[..., None], acoustic), dim=-1) + N_AUDIO_SPECIAL_TOKENS

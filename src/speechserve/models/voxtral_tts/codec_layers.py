@@ -29,7 +29,9 @@ class CausalConv1d(nn.Module):
     The checkpoint stores weight-norm parametrized weights; the loader folds them into ``conv.weight``.
     """
 
-    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int = 1, pad_mode: str = "reflect") -> None:
+    def __init__(
+        self, in_ch: int, out_ch: int, kernel: int, stride: int = 1, pad_mode: str = "reflect"
+    ) -> None:
         super().__init__()
         self.conv = nn.Conv1d(in_ch, out_ch, kernel, stride=stride, bias=False)
         self.kernel, self.stride, self.pad_mode = kernel, stride, pad_mode

@@ -88,7 +88,9 @@ class FlowMatchingAudioTransformer(nn.Module):
         """Euler-integrate the CFG velocity field from ``noise`` [B, 36]; returns x at t = 1 (fp32)."""
         b = hidden.shape[0]
         cond = self.llm_projection(hidden)
-        cond2 = torch.cat((cond, torch.zeros_like(cond)), dim=0)  # conditional and unconditional as one 2B batch
+        cond2 = torch.cat(
+            (cond, torch.zeros_like(cond)), dim=0
+        )  # conditional and unconditional as one 2B batch
         t_proj, dts = self.time_table(n_steps, hidden.dtype)
         alpha = cfg_alpha.to(torch.float32).view(b, 1)
         x = noise.float()
@@ -102,7 +104,9 @@ class FlowMatchingAudioTransformer(nn.Module):
         """FSQ levels from the flow state and the frame's 37 codes in +2 space: [B, 37] int64."""
         n_levels = self.codes_cfg.acoustic_codebook_size
         levels = torch.round((x.clamp(-1, 1) + 1) / 2 * (n_levels - 1)).long()
-        levels = levels.masked_fill((semantic == END_AUDIO_CODE)[:, None], 0)  # END frames carry [EMPTY_AUDIO]
+        levels = levels.masked_fill(
+            (semantic == END_AUDIO_CODE)[:, None], 0
+        )  # END frames carry [EMPTY_AUDIO]
         return torch.cat((semantic[:, None], levels + N_AUDIO_SPECIAL_TOKENS), dim=1)
 
     def forward(

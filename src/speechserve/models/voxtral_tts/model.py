@@ -25,7 +25,9 @@ class AudioCodebookEmbeddings(nn.Module):
         self.reset_derived_buffers()
 
     def reset_derived_buffers(self, device: torch.device | None = None) -> None:
-        self.offsets = torch.tensor(self.codes_cfg.offsets, dtype=torch.long, device=device or self.offsets.device)
+        self.offsets = torch.tensor(
+            self.codes_cfg.offsets, dtype=torch.long, device=device or self.offsets.device
+        )
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
         """codes [..., 37] in +2 space → summed embedding [..., dim]."""
@@ -49,7 +51,9 @@ class VoxtralTTS(nn.Module):
         is_audio = ids == self.cfg.codes.audio_token_id
         n = int(is_audio.sum())
         if n != voice_rows.shape[0]:
-            raise ValueError(f"prompt has {n} [AUDIO] placeholders but the voice has {voice_rows.shape[0]} rows")
+            raise ValueError(
+                f"prompt has {n} [AUDIO] placeholders but the voice has {voice_rows.shape[0]} rows"
+            )
         embeds[is_audio] = voice_rows.to(embeds.dtype)
         return embeds
 
