@@ -55,3 +55,11 @@ class CheckpointError(SpeechServeError):
 
 class ModelNotFound(SpeechServeError):
     """A model reference could not be resolved to a checkpoint directory."""
+
+
+class Overloaded(SpeechServeError):
+    """The engine's waiting queue is full; retry later (HTTP 429)."""
+
+
+class EngineDead(SpeechServeError):
+    """The engine stopped (shut down or crashed) and cannot take or finish requests (HTTP 503)."""
