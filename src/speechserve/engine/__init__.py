@@ -3,8 +3,9 @@
 Knows nothing about HTTP; the SDK, CLI and server all drive it.
 """
 
+from speechserve.engine.engine_core import EngineConfig, EngineCore
 from speechserve.engine.request import SpeechRequest, Usage
 from speechserve.engine.stream import AudioStream
-from speechserve.engine.tts_engine import EngineConfig, EngineStats, TTSEngine
+from speechserve.engine.tts_engine import EngineStats, TTSEngine
 
-__all__ = ["AudioStream", "EngineConfig", "EngineStats", "SpeechRequest", "TTSEngine", "Usage"]
+__all__ = ["AudioStream", "EngineConfig", "EngineCore", "EngineStats", "SpeechRequest", "TTSEngine", "Usage"]

@@ -7,6 +7,7 @@ Parameter names follow Mistral's native checkpoints (`wq`, `wk`, `wv`, `wo`, `w1
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -50,10 +51,33 @@ def apply_interleaved_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
     return torch.stack((out_even, out_odd), dim=-1).flatten(-2)
 
 
-class KVCache:
-    """Static per-sequence key/value buffers [B, n_kv_heads, max_len, head_dim] for one attention layer.
+@dataclass(frozen=True)
+class CacheStep:
+    """Where each row of a batch lives in a slotted KV cache, for one forward call shared by all layers.
 
-    Lifetime: one generation batch. Rows are written at absolute positions; reads return the filled prefix.
+    Row b holds tokens at ``positions[b]`` of sequence slot ``slots[b]``; it may attend to keys
+    0 … positions[b, i] of its own slot. ``kv_len`` bounds the keys read (static under CUDA graphs).
+    """
+
+    slots: torch.Tensor  # [B] long
+    positions: torch.Tensor  # [B, L] long
+    kv_len: int
+    mask: torch.Tensor  # [B, 1, L, kv_len] bool, True = may attend
+
+    @staticmethod
+    def build(slots: torch.Tensor, positions: torch.Tensor, kv_len: int | None = None) -> CacheStep:
+        kv_len = int(positions.max()) + 1 if kv_len is None else kv_len
+        keys = torch.arange(kv_len, device=positions.device)
+        mask = keys[None, None, None, :] <= positions[:, None, :, None]
+        return CacheStep(slots, positions, kv_len, mask)
+
+
+class KVCache:
+    """Static key/value buffers [n_slots, n_kv_heads, max_len, head_dim] for one attention layer.
+
+    Two ways in: ``update(start, k, v)`` for a batch occupying slots 0..B-1 at one shared position
+    (reference loops, prefill of one sequence), and ``write_read(step, k, v)`` for a batch of sequences in
+    arbitrary slots at their own positions (the engine's batched decode).
     """
 
     def __init__(
@@ -69,14 +93,28 @@ class KVCache:
         self.k = torch.zeros(shape, dtype=dtype, device=device)
         self.v = torch.zeros(shape, dtype=dtype, device=device)
 
+    @property
+    def max_len(self) -> int:
+        return self.k.shape[2]
+
     def update(self, start: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Write k/v [B, H, L, D] at positions start..start+L and return keys/values 0..start+L."""
         end = start + k.shape[2]
-        if end > self.k.shape[2]:
-            raise RuntimeError(f"KV cache overflow: position {end} > capacity {self.k.shape[2]}")
-        self.k[:, :, start:end] = k
-        self.v[:, :, start:end] = v
-        return self.k[:, :, :end], self.v[:, :, :end]
+        if end > self.max_len:
+            raise RuntimeError(f"KV cache overflow: position {end} > capacity {self.max_len}")
+        b = k.shape[0]
+        self.k[:b, :, start:end] = k
+        self.v[:b, :, start:end] = v
+        return self.k[:b, :, :end], self.v[:b, :, :end]
+
+    def write_read(
+        self, step: CacheStep, k: torch.Tensor, v: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write k/v [B, H, L, D] at each row's slot/positions; return each row's keys/values [B, H, kv_len, D]."""
+        rows = step.slots[:, None]
+        self.k[rows, :, step.positions] = k.transpose(1, 2)
+        self.v[rows, :, step.positions] = v.transpose(1, 2)
+        return self.k[step.slots, :, : step.kv_len], self.v[step.slots, :, : step.kv_len]
 
 
 class Attention(nn.Module):
@@ -95,10 +133,10 @@ class Attention(nn.Module):
         x: torch.Tensor,
         rope: tuple[torch.Tensor, torch.Tensor] | None = None,
         cache: KVCache | None = None,
-        start: int = 0,
+        start: int | CacheStep = 0,
         causal: bool = True,
     ) -> torch.Tensor:
-        """x: [B, L, dim] → [B, L, dim]. With a cache, x holds positions start..start+L."""
+        """x: [B, L, dim] → [B, L, dim]. With a cache, x holds positions start..start+L (or as ``CacheStep``)."""
         b, length, _ = x.shape
         q = self.wq(x).view(b, length, self.n_heads, self.head_dim)
         k = self.wk(x).view(b, length, self.n_kv_heads, self.head_dim)
@@ -106,10 +144,14 @@ class Attention(nn.Module):
         if rope is not None:
             q, k = apply_interleaved_rope(q, *rope), apply_interleaved_rope(k, *rope)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
-        if cache is not None:
-            k, v = cache.update(start, k, v)
         mask = None
-        if causal and length > 1:
+        if isinstance(start, CacheStep):
+            assert cache is not None
+            k, v = cache.write_read(start, k, v)
+            mask = start.mask
+        elif cache is not None:
+            k, v = cache.update(start, k, v)
+        if mask is None and causal and length > 1:
             total = k.shape[2]
             # query i (absolute position start+i) sees keys 0..start+i
             mask = torch.ones(length, total, dtype=torch.bool, device=x.device).tril(diagonal=total - length)
@@ -154,7 +196,7 @@ class TransformerBlock(nn.Module):
         x: torch.Tensor,
         rope: tuple[torch.Tensor, torch.Tensor] | None = None,
         cache: KVCache | None = None,
-        start: int = 0,
+        start: int | CacheStep = 0,
         causal: bool = True,
     ) -> torch.Tensor:
         h = x + self.attention(self.attention_norm(x), rope, cache, start, causal)

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from speechserve.checkpoints.voxtral_tts_config import BackboneConfig
-from speechserve.models.layers import KVCache, RMSNorm, TransformerBlock, rope_cos_sin
+from speechserve.models.layers import CacheStep, KVCache, RMSNorm, TransformerBlock, rope_cos_sin
 
 
 class MistralBackbone(nn.Module):
@@ -34,9 +34,12 @@ class MistralBackbone(nn.Module):
             for _ in self.layers
         ]
 
-    def forward(self, embeds: torch.Tensor, cache: list[KVCache], start: int) -> torch.Tensor:
-        """embeds: [B, L, dim] at positions start..start+L → normed hidden [B, L, dim]."""
-        positions = torch.arange(start, start + embeds.shape[1], device=embeds.device)[None]
+    def forward(self, embeds: torch.Tensor, cache: list[KVCache], start: int | CacheStep) -> torch.Tensor:
+        """embeds: [B, L, dim] at positions start..start+L (or per row, as ``CacheStep``) → normed hidden."""
+        if isinstance(start, CacheStep):
+            positions = start.positions
+        else:
+            positions = torch.arange(start, start + embeds.shape[1], device=embeds.device)[None]
         rope = rope_cos_sin(positions, self.cfg.head_dim, self.cfg.rope_theta, embeds.dtype)
         h = embeds
         for layer, layer_cache in zip(self.layers, cache, strict=True):
