@@ -29,9 +29,7 @@ class SynthesisOptions:
     first_chunk_frames: int = 1
     """Frames generated before the first audio chunk is decoded and yielded (latency)."""
     max_chunk_frames: int = 25
-    """Chunks grow geometrically from ``first_chunk_frames`` up to this many frames (throughput)."""
-    context_frames: int = 25
-    """Left context re-decoded before each chunk so streamed audio equals one-shot audio (≥ 21 needed)."""
+    """Later chunks grow (up to this many frames) while the listener is ahead, to save codec work."""
 
     def __post_init__(self) -> None:
         from speechserve.errors import InvalidRequest
@@ -46,8 +44,6 @@ class SynthesisOptions:
             raise InvalidRequest("noise_scale must be between 0 and 2", param="noise_scale")
         if self.first_chunk_frames < 1 or self.max_chunk_frames < self.first_chunk_frames:
             raise InvalidRequest("need 1 ≤ first_chunk_frames ≤ max_chunk_frames", param="first_chunk_frames")
-        if self.context_frames < 0:
-            raise InvalidRequest("context_frames must be ≥ 0", param="context_frames")
 
 
 @dataclass(frozen=True)

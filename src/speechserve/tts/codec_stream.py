@@ -16,17 +16,6 @@ from speechserve.models.voxtral_tts.codec import VoxtralCodec
 ChunkPolicy = Callable[[int, int], bool]
 
 
-def growing_chunks(first: int, largest: int) -> ChunkPolicy:
-    """First chunk after ``first`` frames; each later one as long as all audio sent before it (so the
-    player stays ahead while it is generated), capped at ``largest``: 1, 1, 2, 4, 8, 16, 25, 25, …"""
-
-    def policy(buffered: int, pending: int) -> bool:
-        emitted = buffered - pending
-        return pending >= min(largest, max(first, emitted))
-
-    return policy
-
-
 def vllm_omni_chunks(at_begin: int = 5, chunk: int = 25, begin_until: int = 25) -> ChunkPolicy:
     """vllm-omni's async-chunk rule: every 5 frames while ≤ 25 are buffered, then every 25."""
 

@@ -11,7 +11,6 @@ from speechserve.errors import EncoderWeightsMissing, InvalidRequest, UnknownVoi
 from speechserve.models.voxtral_tts import VoxtralTTS
 from speechserve.options import AudioChunk, SynthesisOptions
 from speechserve.tokenization.voxtral_tts import VoxtralTTSTokenizer
-from speechserve.tts.codec_stream import CodecStreamer, growing_chunks
 from speechserve.tts.generation import FrameStep, generate_frames, seeded_noise
 
 DEFAULT_VOICE = "casual_male"
@@ -32,6 +31,7 @@ class VoxtralTTSPipeline:
         self._voices = voices
         self.sample_rate: int = model.cfg.codec.sampling_rate
         self.samples_per_frame: int = model.cfg.codec.samples_per_frame
+        self._core = None
 
     @property
     def voices(self) -> list[str]:
@@ -105,47 +105,30 @@ class VoxtralTTSPipeline:
         return generate_frames(self.model, embeds, noise, opts.max_frames, opts.cfg_alpha, steps)
 
     def synthesize(
-        self,
-        text: str,
-        voice: str | None = None,
-        options: SynthesisOptions | None = None,
-        ref_audio: RefAudio | None = None,
+        self, text: str, voice: str | None = None, options: SynthesisOptions | None = None, ref_audio: RefAudio | None = None
     ) -> Iterator[AudioChunk]:
-        """Yield audio chunks as frames are generated: the first after ``options.first_chunk_frames`` frames."""
-        opts = options or SynthesisOptions()
-        streamer = CodecStreamer(
-            self.model.audio_tokenizer,
-            growing_chunks(opts.first_chunk_frames, opts.max_chunk_frames),
-            opts.context_frames,
-        )
-        frames = self.frames(text, voice, opts, ref_audio)  # validates before the first chunk is requested
-        return self._stream(frames, streamer)
+        """Yield audio chunks as frames are generated: the first after ``options.first_chunk_frames`` frames.
 
-    def _stream(self, frames: Iterator[FrameStep], streamer: CodecStreamer) -> Iterator[AudioChunk]:
-        start = 0
-        with torch.inference_mode():
-            for step in frames:
-                pcm = None if step.is_end else streamer.push(step.codes)
-                if pcm is not None:
-                    yield self._chunk(pcm, start, False)
-                    start = len(streamer.frames)
-            pcm = streamer.flush()
-            yield self._chunk(pcm if pcm is not None else torch.zeros(0), start, True)
+        Runs on the engine (synchronously, in the caller's thread); validation errors raise immediately.
+        """
+        from speechserve.engine import SpeechRequest
+        from speechserve.engine.offline import stream
 
-    def _chunk(self, pcm: torch.Tensor, first_frame: int, last: bool) -> AudioChunk:
-        samples = pcm.float().cpu().numpy()
-        return AudioChunk(
-            samples, self.sample_rate, first_frame, len(samples) // self.samples_per_frame, last
-        )
+        request = SpeechRequest(text, voice, ref_audio, options or SynthesisOptions())
+        return stream(self._offline_core(), request)
 
     def generate(
-        self,
-        text: str,
-        voice: str | None = None,
-        options: SynthesisOptions | None = None,
-        ref_audio: RefAudio | None = None,
+        self, text: str, voice: str | None = None, options: SynthesisOptions | None = None, ref_audio: RefAudio | None = None
     ) -> AudioChunk:
         """The whole utterance as one chunk (the joined stream)."""
         chunks = list(self.synthesize(text, voice, options, ref_audio))
         samples = np.concatenate([c.samples for c in chunks]) if chunks else np.zeros(0, np.float32)
         return AudioChunk(samples, self.sample_rate, 0, len(samples) // self.samples_per_frame, True)
+
+    def _offline_core(self):  # type: ignore[no-untyped-def]
+        """One engine per pipeline for synchronous use (a single KV slot; the server builds its own)."""
+        if self._core is None:
+            from speechserve.engine import EngineConfig, EngineCore
+
+            self._core = EngineCore(self, EngineConfig(max_batch=1))
+        return self._core
