@@ -11,9 +11,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from speechserve.engine.codec_stage import CodecStage
 from speechserve.loading import load
 from speechserve.options import SynthesisOptions
-from speechserve.tts.codec_stream import CodecStreamer, vllm_omni_chunks
 
 
 def run_case(case_dir: str | Path) -> dict[str, torch.Tensor]:
@@ -46,14 +46,9 @@ def _run_voxtral_tts(case_dir: Path, case: dict) -> dict[str, torch.Tensor]:
     n_audio = next((f.index for f in frames if f.is_end), len(frames))
     feedback = model.audio_embeddings(codes[: len(frames) - 1])
 
-    proto = case.get("stream_protocol", {})
-    policy = vllm_omni_chunks(
-        proto.get("codec_chunk_frames_at_begin", 5),
-        proto.get("codec_chunk_frames", 25),
-        proto.get("codec_chunk_frames", 25),
+    pieces = _stream_like_vllm_omni(
+        model.audio_tokenizer, list(codes[:n_audio]), case.get("stream_protocol", {})
     )
-    streamer = CodecStreamer(model.audio_tokenizer, policy, proto.get("codec_left_context_frames", 25))
-    pieces = [streamer.push(c) for c in codes[:n_audio]] + [streamer.flush()]
     return {
         "prompt_ids": torch.tensor(ids, dtype=torch.int64),
         "prefill_embeds": embeds.float(),
@@ -67,5 +62,19 @@ def _run_voxtral_tts(case_dir: Path, case: dict) -> dict[str, torch.Tensor]:
         "feedback_embeddings": feedback.float(),
         "codec_latent": model.audio_tokenizer.latent_from_codes(codes[None, :n_audio])[0].float(),
         "waveform": model.audio_tokenizer.decode(codes[None, :n_audio])[0].float(),
-        "waveform_stream": torch.cat([p for p in pieces if p is not None]).float(),
+        "waveform_stream": torch.cat(pieces).float(),
     }
+
+
+def _stream_like_vllm_omni(codec, frames: list[torch.Tensor], proto: dict) -> list[torch.Tensor]:  # type: ignore[no-untyped-def]
+    """vllm-omni's async-chunk protocol (spec §7.3): a chunk every 5 frames while ≤ 25 are buffered, then
+    every 25, plus the remainder at the end; each decoded with ≤ 25 frames of left context."""
+    at_begin, chunk = proto.get("codec_chunk_frames_at_begin", 5), proto.get("codec_chunk_frames", 25)
+    stage = CodecStage(codec, proto.get("codec_left_context_frames", 25), torch.device("cpu"))
+    pieces, emitted = [], 0
+    for n in range(1, len(frames) + 1):
+        size = at_begin if n <= chunk else chunk
+        if n % size == 0 or n == len(frames):
+            pieces += stage.decode([stage.window(frames[:n], n - emitted)])
+            emitted = n
+    return pieces

@@ -105,7 +105,11 @@ class VoxtralTTSPipeline:
         return generate_frames(self.model, embeds, noise, opts.max_frames, opts.cfg_alpha, steps)
 
     def synthesize(
-        self, text: str, voice: str | None = None, options: SynthesisOptions | None = None, ref_audio: RefAudio | None = None
+        self,
+        text: str,
+        voice: str | None = None,
+        options: SynthesisOptions | None = None,
+        ref_audio: RefAudio | None = None,
     ) -> Iterator[AudioChunk]:
         """Yield audio chunks as frames are generated: the first after ``options.first_chunk_frames`` frames.
 
@@ -118,7 +122,11 @@ class VoxtralTTSPipeline:
         return stream(self._offline_core(), request)
 
     def generate(
-        self, text: str, voice: str | None = None, options: SynthesisOptions | None = None, ref_audio: RefAudio | None = None
+        self,
+        text: str,
+        voice: str | None = None,
+        options: SynthesisOptions | None = None,
+        ref_audio: RefAudio | None = None,
     ) -> AudioChunk:
         """The whole utterance as one chunk (the joined stream)."""
         chunks = list(self.synthesize(text, voice, options, ref_audio))
