@@ -88,9 +88,7 @@ def test_first_chunk_is_one_frame_and_chunks_grow(tiny_tts) -> None:
     core = EngineCore(
         tiny_tts, EngineConfig(max_batch=2, low_slack_seconds=-1e9)
     )  # never "behind": pure growth
-    seq, sink = _submit(
-        core, SpeechRequest("Growing chunks.", options=SynthesisOptions(seed=1, max_frames=40))
-    )
+    _, sink = _submit(core, SpeechRequest("Growing chunks.", options=SynthesisOptions(seed=1, max_frames=40)))
     core.step()
     assert [c.n_frames for c in sink.chunks] == [1]  # first audio in the very step that prefilled
     while core.has_work:
@@ -152,8 +150,8 @@ def test_slot_pool_and_budget() -> None:
     assert pool.allocate() == 0 and pool.allocate() == 2 and pool.allocate() is None
     with pytest.raises(ValueError):
         pool.release(7)
-    from speechserve.testing.checkpoint import preset_params
     from speechserve.checkpoints.voxtral_tts_config import parse_params
+    from speechserve.testing.checkpoint import preset_params
 
     cfg = parse_params(preset_params("full")).backbone
     assert slot_bytes(cfg, 4096, 2) == 2 * 26 * 8 * 128 * 4096 * 2  # ≈ 436 MB per sequence in bf16
