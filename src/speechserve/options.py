@@ -28,6 +28,8 @@ class SynthesisOptions:
     """Explicit initial noise [frames, 36] for reproducibility tests; overrides ``seed`` while it lasts."""
     first_chunk_frames: int = 1
     """Frames generated before the first audio chunk is decoded and yielded (latency)."""
+    ignore_end: bool = False
+    """Benchmarks only: never stop on `[END_AUDIO]`, always generate ``max_frames`` frames."""
     max_chunk_frames: int = 25
     """Later chunks grow (up to this many frames) while the listener is ahead, to save codec work."""
 

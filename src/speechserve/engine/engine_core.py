@@ -31,6 +31,22 @@ from speechserve.tts.voxtral import VoxtralTTSPipeline
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class EngineCounters:
+    """Cumulative work counters (for benchmarks and /metrics): steps, frames, and where the time went."""
+
+    steps: int = 0
+    frames: int = 0
+    step_seconds: float = 0.0
+    model_seconds: float = 0.0  # backbone + flow head + embedding calls
+    codec_seconds: float = 0.0
+
+    @property
+    def overhead_seconds(self) -> float:
+        """Time in the step spent outside model and codec calls (scheduling, bookkeeping, delivery)."""
+        return self.step_seconds - self.model_seconds - self.codec_seconds
+
+
 @dataclass(frozen=True)
 class EngineConfig:
     """Engine limits and policies. Every field has a serving-friendly default."""
@@ -45,8 +61,6 @@ class EngineConfig:
     """KV-cache memory budget; None sizes the pool for ``max_batch`` sequences."""
     prefill_chunk_tokens: int = 512
     """Prompt tokens prefilled per step at most (chunked prefill)."""
-    context_frames: int = 25
-    """Left context re-decoded with each codec chunk (≥ 21 makes streamed == one-shot)."""
     low_slack_seconds: float = 0.3
     """Below this much buffered audio a stream's pending frames are decoded immediately."""
 
@@ -68,11 +82,12 @@ class EngineCore:
                 n_slots,
             )
         self.runner = TTSModelRunner(model, n_slots, self.config.max_seq_len)
-        self.codec = CodecStage(model.audio_tokenizer, self.config.context_frames, self.runner.device)
+        self.codec = CodecStage(model.audio_tokenizer, self.runner.device)
         self.frame_seconds = pipeline.samples_per_frame / pipeline.sample_rate
         self.scheduler = Scheduler(SlotPool(n_slots), self.config.prefill_chunk_tokens, self.config.low_slack_seconds, self.frame_seconds)  # fmt: skip
         self.n_acoustic = model.cfg.codes.n_acoustic_codebook
         self.default_steps = model.cfg.flow.n_decoding_steps
+        self.counters = EngineCounters()
 
     # ---- requests ------------------------------------------------------------------------------------------
     def make_sequence(
@@ -114,6 +129,18 @@ class EngineCore:
 
     # ---- the step ------------------------------------------------------------------------------------------
     def step(self) -> None:
+        start = time.perf_counter()
+        self._step()
+        self.counters.steps += 1
+        self.counters.step_seconds += time.perf_counter() - start
+
+    def _timed(self, kind: str, fn, *args):  # type: ignore[no-untyped-def]
+        start = time.perf_counter()
+        out = fn(*args)
+        setattr(self.counters, kind, getattr(self.counters, kind) + time.perf_counter() - start)
+        return out
+
+    def _step(self) -> None:
         for seq in self.scheduler.drop_cancelled_waiting():
             seq.finish_reason = "cancelled"
             seq.sink.close()
@@ -148,7 +175,9 @@ class EngineCore:
 
     def _prefill(self, work: list[tuple[Sequence, int, int]]) -> None:
         for seq, start, n in work:
-            hidden = self.runner.prefill(seq.slot, seq.prompt_embeds[start : start + n], start)
+            hidden = self._timed(
+                "model_seconds", self.runner.prefill, seq.slot, seq.prompt_embeds[start : start + n], start
+            )
             seq.n_prefilled = start + n
             if seq.n_prefilled == seq.prompt_len:
                 seq.hidden, seq.status = hidden, Status.DECODING  # frame 0 comes from the prefill hidden
@@ -159,7 +188,7 @@ class EngineCore:
         alpha = torch.tensor([s.request.options.cfg_alpha for s in ready], device=self.runner.device)
         steps = {s.request.options.n_decoding_steps or self.default_steps for s in ready}
         if len(steps) == 1:
-            codes = self.runner.frame_head(hidden, noise, alpha, steps.pop())
+            codes = self._timed("model_seconds", self.runner.frame_head, hidden, noise, alpha, steps.pop())
         else:  # rare: requests asked for different step counts; one head call per group
             codes = torch.empty(len(ready), 1 + self.n_acoustic, dtype=torch.long, device=self.runner.device)
             for n in steps:
@@ -172,9 +201,12 @@ class EngineCore:
                 )
                 codes[idx] = self.runner.frame_head(hidden[idx], noise[idx], alpha[idx], n)
         host = codes.cpu()
+        self.counters.frames += len(ready)
         for seq, row in zip(ready, host, strict=True):
             seq.hidden = None
-            if int(row[0]) == END_AUDIO_CODE:
+            if int(row[0]) == END_AUDIO_CODE and seq.request.options.ignore_end:
+                row[0] = END_AUDIO_CODE + 1  # forced-length benchmark runs: continue with a real code
+            elif int(row[0]) == END_AUDIO_CODE:
                 seq.status, seq.finish_reason = Status.FINISHED, "end"
                 continue
             seq.frames.append(row)
@@ -193,9 +225,14 @@ class EngineCore:
         due = [(s, n) for s, n in due if n > 0]
         if not due:
             return
-        pcm = self.codec.decode([self.codec.window(s.frames, n) for s, n in due])
+        jobs = [
+            (s.codec_state or self.codec.new_state(), torch.stack(s.frames[s.n_emitted : s.n_emitted + n]))
+            for s, n in due
+        ]
+        decoded = self._timed("codec_seconds", self.codec.decode, jobs)
         now = self.clock()
-        for (seq, n), samples in zip(due, pcm, strict=True):
+        for (seq, n), (samples, state) in zip(due, decoded, strict=True):
+            seq.codec_state = state
             first = seq.n_emitted
             seq.n_emitted += n
             if seq.first_audio_at is None:
@@ -212,7 +249,8 @@ class EngineCore:
         dev = self.runner.device
         slots = torch.tensor([s.slot for s in seqs], device=dev)
         positions = torch.tensor([s.position for s in seqs], device=dev)
-        hidden = self.runner.decode(slots, positions, self.runner.embed_frames(codes))
+        embeds = self._timed("model_seconds", self.runner.embed_frames, codes)
+        hidden = self._timed("model_seconds", self.runner.decode, slots, positions, embeds)
         for seq, h in zip(seqs, hidden, strict=True):
             seq.hidden = h
 

@@ -50,6 +50,7 @@ class Sequence:
     hidden: torch.Tensor | None = None  # normed hidden that produces the next frame [dim]
     frames: list[torch.Tensor] = field(default_factory=list)  # non-END frames, [37] int64 on CPU
     n_emitted: int = 0  # frames already decoded to audio and delivered
+    codec_state: object = None  # the stream's incremental codec decoder state
     first_audio_at: float | None = None
     finish_reason: str | None = None  # "end", "length", "cancelled", "error"
     delivered_last: bool = False

@@ -11,15 +11,27 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from speechserve.checkpoints.layout import detect_layout
 from speechserve.engine.codec_stage import CodecStage
+from speechserve.errors import UnsupportedFeature
 from speechserve.loading import load
 from speechserve.options import SynthesisOptions
+from speechserve.testing.golden_asr import run_voxtral_asr_case
 
 
-def run_case(case_dir: str | Path) -> dict[str, torch.Tensor]:
-    """Run a case; the result has the same keys (and dtypes) as the case's `expected.safetensors`."""
+def run_case(case_dir: str | Path, layout: str = "mistral") -> dict[str, torch.Tensor]:
+    """Run a case; the result has the same keys (and dtypes) as the case's `expected.safetensors`.
+
+    The case format is recognised from its files: Voxtral ASR cases (`utterances` in case.json, checkpoints
+    in `checkpoint_mistral/` and `checkpoint_hf/`, run from the one named by ``layout``) or Voxtral TTS cases.
+    """
     case_dir = Path(case_dir)
     case = json.loads((case_dir / "case.json").read_text(encoding="utf-8"))
+    if "utterances" in case and (case_dir / "checkpoint_mistral").is_dir():
+        arch = detect_layout(case_dir / "checkpoint_mistral").architecture
+        if arch != "voxtral_asr":
+            raise UnsupportedFeature(f"{case_dir.name}: golden cases of {arch} are not supported yet")
+        return run_voxtral_asr_case(case_dir, case, layout)
     return _run_voxtral_tts(case_dir, case)
 
 
@@ -67,14 +79,15 @@ def _run_voxtral_tts(case_dir: Path, case: dict) -> dict[str, torch.Tensor]:
 
 
 def _stream_like_vllm_omni(codec, frames: list[torch.Tensor], proto: dict) -> list[torch.Tensor]:  # type: ignore[no-untyped-def]
-    """vllm-omni's async-chunk protocol (spec §7.3): a chunk every 5 frames while ≤ 25 are buffered, then
-    every 25, plus the remainder at the end; each decoded with ≤ 25 frames of left context."""
+    """Chunk boundaries of vllm-omni's async-chunk protocol (spec §7.3): a chunk every 5 frames while ≤ 25
+    are buffered, then every 25, plus the remainder; decoded incrementally (our stateful codec stage)."""
     at_begin, chunk = proto.get("codec_chunk_frames_at_begin", 5), proto.get("codec_chunk_frames", 25)
-    stage = CodecStage(codec, proto.get("codec_left_context_frames", 25), torch.device("cpu"))
-    pieces, emitted = [], 0
+    stage = CodecStage(codec, torch.device("cpu"))
+    state, pieces, emitted = stage.new_state(), [], 0
     for n in range(1, len(frames) + 1):
         size = at_begin if n <= chunk else chunk
         if n % size == 0 or n == len(frames):
-            pieces += stage.decode([stage.window(frames[:n], n - emitted)])
+            ((pcm, state),) = stage.decode([(state, torch.stack(frames[emitted:n]))])
+            pieces.append(pcm)
             emitted = n
     return pieces

@@ -52,3 +52,36 @@ def write_voxtral_tekken(path: str | Path, voice_num_audio_tokens: dict[str, int
     path = Path(path)
     path.write_text(json.dumps(voxtral_tekken(voice_num_audio_tokens)), encoding="utf-8")
     return path
+
+
+# Voxtral Mini 3B (2507): the special tokens its golden tekken.json names (golden README "Tokenizer").
+_ASR_SPECIALS = {24: "[AUDIO]", 25: "[BEGIN_AUDIO]", 32: "[ARGS]", 33: "[CALL_ID]", 34: "[TRANSCRIBE]"}
+ASR_AUDIO_SECTION = {
+    "sampling_rate": 16000,
+    "frame_rate": 12.5,
+    "audio_encoding_config": {"num_mel_bins": 128, "hop_length": 160, "window_size": 400},
+    "chunk_length_s": 30.0,
+    "transcription_format": "instruct",
+}
+
+
+def voxtral_asr_tekken() -> dict:
+    """The tekken v11 tokenizer dict of the Voxtral ASR golden cases: the first 130 072 BPE ranks of
+    `tekken_240911.json`, 1000 specials, and the instruct-format audio section."""
+    src = Path(mistral_common.__file__).parent / "data" / "tekken_240911.json"
+    base = json.loads(src.read_text(encoding="utf-8"))
+    n_vocab = base["config"]["default_vocab_size"] - N_SPECIAL_TOKENS
+    specials = []
+    for rank in range(N_SPECIAL_TOKENS):
+        name = _STANDARD_SPECIALS[rank] if rank < len(_STANDARD_SPECIALS) else _ASR_SPECIALS.get(rank)
+        specials.append({"rank": rank, "token_str": name or f"<SPECIAL_{rank}>", "is_control": True})
+    config = dict(base["config"], num_vocab_tokens=n_vocab, version="v11")
+    return {"config": config, "vocab": base["vocab"][:n_vocab], "special_tokens": specials, "audio": ASR_AUDIO_SECTION}
+
+
+def write_voxtral_asr_tekken(path: str | Path) -> Path:
+    """Write :func:`voxtral_asr_tekken` to ``path`` — byte-identical to the golden cases' file — and return it."""
+    path = Path(path)
+    text = json.dumps(voxtral_asr_tekken(), ensure_ascii=False, separators=(",", ":"))
+    path.write_bytes(text.encode("utf-8"))
+    return path

@@ -47,8 +47,12 @@ def generate_frames(
     max_frames: int,
     cfg_alpha: float,
     n_steps: int,
+    stop_on_end: bool = True,
 ) -> Iterator[FrameStep]:
-    """Yield frames until `[END_AUDIO]` (yielded, then stop) or ``max_frames``."""
+    """Yield frames until `[END_AUDIO]` (yielded, then stop) or ``max_frames``.
+
+    ``stop_on_end=False`` (forced-length benchmarks) replaces an END code by the first real code and goes on.
+    """
     backbone, flow = model.backbone, model.acoustic_transformer
     n_prompt = prompt_embeds.shape[0]
     cache = backbone.new_cache(1, n_prompt + max_frames)
@@ -57,6 +61,8 @@ def generate_frames(
     for i in range(max_frames):
         x0 = noise(i).to(device=hidden.device, dtype=torch.float32)[None]
         codes, x = flow(hidden, x0, alpha, n_steps)
+        if not stop_on_end and int(codes[0, 0]) == END_AUDIO_CODE:
+            codes[0, 0] = END_AUDIO_CODE + 1
         step = FrameStep(i, codes[0], hidden[0], x[0])
         yield step
         if step.is_end or i + 1 == max_frames:

@@ -102,7 +102,9 @@ class VoxtralTTSPipeline:
             explicit, fallback = opts.noise, noise
             noise = lambda i: explicit[i] if i < explicit.shape[0] else fallback(i)  # noqa: E731
         steps = opts.n_decoding_steps or self.model.cfg.flow.n_decoding_steps
-        return generate_frames(self.model, embeds, noise, opts.max_frames, opts.cfg_alpha, steps)
+        return generate_frames(
+            self.model, embeds, noise, opts.max_frames, opts.cfg_alpha, steps, not opts.ignore_end
+        )
 
     def synthesize(
         self,
@@ -134,9 +136,12 @@ class VoxtralTTSPipeline:
         return AudioChunk(samples, self.sample_rate, 0, len(samples) // self.samples_per_frame, True)
 
     def _offline_core(self):  # type: ignore[no-untyped-def]
-        """One engine per pipeline for synchronous use (a single KV slot; the server builds its own)."""
+        """One engine per pipeline for synchronous use (a single KV slot; the server builds its own).
+
+        No real-time listener here, so the chunk schedule ignores wall-clock slack: it depends only on frame
+        counts, which keeps same-seed audio bit-identical run to run."""
         if self._core is None:
             from speechserve.engine import EngineConfig, EngineCore
 
-            self._core = EngineCore(self, EngineConfig(max_batch=1))
+            self._core = EngineCore(self, EngineConfig(max_batch=1, low_slack_seconds=float("-inf")))
         return self._core

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from speechserve.checkpoints.voxtral_tts_config import AudioCodesConfig, VoxtralTTSConfig
-from speechserve.models.voxtral_tts.backbone import MistralBackbone
+from speechserve.models.mistral import MistralBackbone
 from speechserve.models.voxtral_tts.codec import VoxtralCodec
 from speechserve.models.voxtral_tts.flow import FlowMatchingAudioTransformer
 

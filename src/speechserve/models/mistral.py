@@ -1,22 +1,37 @@
-"""The Mistral decoder backbone: one normed hidden state per position, KV-cached.
+"""The Mistral decoder shared by every model: token embeddings, pre-norm GQA blocks with RoPE, final norm.
 
-Input is an embedding sequence (text embeddings with voice rows spliced in, or a frame's summed codebook
-embedding); output is the final-RMSNorm'ed hidden state the audio heads consume (spec §5.1).
+Voxtral TTS uses it as its backbone (no LM head in that release); Voxtral ASR adds a vocabulary projection.
+Input is an embedding sequence so callers can splice audio rows over placeholder tokens first.
 """
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import torch
 from torch import nn
 
-from speechserve.checkpoints.voxtral_tts_config import BackboneConfig
 from speechserve.models.layers import CacheStep, KVCache, RMSNorm, TransformerBlock, rope_cos_sin
 
 
-class MistralBackbone(nn.Module):
-    """Text embedding table + decoder layers + final norm. No LM head (the release has none)."""
+class DecoderDims(Protocol):
+    """The config fields the decoder reads (TTS `BackboneConfig` and ASR `DecoderConfig` both have them)."""
 
-    def __init__(self, cfg: BackboneConfig) -> None:
+    dim: int
+    n_layers: int
+    head_dim: int
+    hidden_dim: int
+    n_heads: int
+    n_kv_heads: int
+    vocab_size: int
+    rope_theta: float
+    norm_eps: float
+
+
+class MistralBackbone(nn.Module):
+    """Text embedding table + decoder layers + final norm; returns normed hidden states."""
+
+    def __init__(self, cfg: DecoderDims) -> None:
         super().__init__()
         self.cfg = cfg
         self.tok_embeddings = nn.Embedding(cfg.vocab_size, cfg.dim)

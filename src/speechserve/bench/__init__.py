@@ -1,0 +1,1 @@
+"""Benchmarks: the offline engine sweep, the HTTP streaming load generator, and their metrics."""

@@ -1,0 +1,118 @@
+"""`speechserve bench …` and `speechserve dev …` subcommands (registered by `speechserve.cli`)."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import tempfile
+
+import torch
+
+
+def _ints(s: str) -> list[int]:
+    return [int(x) for x in s.split(",")]
+
+
+def _floats(s: str) -> list[float]:
+    return [float(x) for x in s.split(",")]
+
+
+def _hardware(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    import os
+
+    return (
+        f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores, torch {torch.__version__}"
+    )
+
+
+def cmd_bench_offline(args: argparse.Namespace) -> int:
+    import speechserve
+    from speechserve.bench.offline import TEXT_500, bare_model_seconds, run_point
+    from speechserve.testing.checkpoint import write_random_checkpoint
+
+    model = args.model
+    if model is None:
+        model = write_random_checkpoint(
+            tempfile.mkdtemp(prefix="speechserve-bench-"), preset=args.preset, seed=0
+        )
+    torch.set_num_threads(args.threads) if args.threads else None
+    pipe = speechserve.load(model, device=args.device, dtype=args.dtype)
+    text = args.text or TEXT_500
+    print(f"# offline sweep: {args.model or 'random ' + args.preset} on {_hardware(pipe.device)}, "
+          f"dtype {pipe.model.backbone.norm.weight.dtype}, {args.frames} frames/request, {len(text)}-char prompt")  # fmt: skip
+    print("| concurrency | TTFA p50 ms | TTFA p95 ms | RTF p50 | RTF p95 | audio s/s | frames/s | weight GB/s | engine overhead % |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
+    points = []
+    for c in args.concurrency:
+        p = run_point(pipe, c, args.frames, text, args.max_seq_len)
+        points.append(p)
+        print(f"| {c} | {p.ttfa_p50_ms:.1f} | {p.ttfa_p95_ms:.1f} | {p.rtf_p50:.3f} | {p.rtf_p95:.3f} | "
+              f"{p.audio_seconds_per_second:.2f} | {p.frames_per_second:.1f} | {p.weight_gb_per_second:.2f} | {p.overhead_pct:.1f} |", flush=True)  # fmt: skip
+    if 1 in args.concurrency:
+        bare = min(bare_model_seconds(pipe, args.frames, text) for _ in range(3))
+        one = next(p for p in points if p.concurrency == 1)
+        print(f"\nconcurrency 1: engine wall {one.wall_seconds:.3f} s vs bare model loop {bare:.3f} s "
+              f"(+{100 * (one.wall_seconds - bare) / bare:.1f} %)")  # fmt: skip
+    base = next((p for p in points if p.concurrency == 1), None)
+    if base:
+        for p in points:
+            print(f"throughput at concurrency {p.concurrency}: {p.audio_seconds_per_second / base.audio_seconds_per_second:.2f}x concurrency 1")  # fmt: skip
+    return 0
+
+
+def cmd_bench_http(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from speechserve.bench.http_load import run_sweep
+
+    asyncio.run(run_sweep(args.url, args.rate, args.duration, args.seed, args.model_name, args.voice, args.text, args.api_key, args.burstiness))  # fmt: skip
+    return 0
+
+
+def cmd_random_checkpoint(args: argparse.Namespace) -> int:
+    from speechserve.testing.checkpoint import write_random_checkpoint
+
+    root = write_random_checkpoint(
+        args.directory, preset=args.preset, with_encoder=args.with_encoder, seed=args.seed
+    )
+    print(f"wrote a random {args.preset} Voxtral TTS checkpoint to {root}")
+    return 0
+
+
+def add_subcommands(sub: argparse._SubParsersAction) -> None:
+    """Register `bench offline`, `bench http` and `dev random-checkpoint`."""
+    bench = sub.add_parser("bench", help="benchmarks (offline engine sweep, HTTP streaming load)")
+    bsub = bench.add_subparsers(dest="bench_command", required=True)
+    off = bsub.add_parser("offline", help="engine sweep over concurrency")
+    off.add_argument("--model", help="checkpoint (default: a random one of --preset)")
+    off.add_argument("--preset", default="tiny", choices=["tiny", "small", "full"])
+    off.add_argument("--concurrency", type=_ints, default=[1, 2, 4, 8, 16, 32, 64])
+    off.add_argument("--frames", type=int, default=40, help="frames per request, forced (END ignored)")
+    off.add_argument("--text", help="prompt text (default: a 500-character paragraph)")
+    off.add_argument("--max-seq-len", type=int, default=1024)
+    off.add_argument("--device")
+    off.add_argument("--dtype")
+    off.add_argument("--threads", type=int, help="torch CPU threads")
+    off.set_defaults(func=cmd_bench_offline)
+    http = bsub.add_parser("http", help="Poisson load against a running server, VoxServe's TTFA/viability")
+    http.add_argument("--url", default="http://127.0.0.1:8000")
+    http.add_argument("--rate", type=_floats, default=[0.5, 1, 2, 4], help="requests/s list")
+    http.add_argument("--duration", type=float, default=60.0, help="seconds of arrivals per rate")
+    http.add_argument("--burstiness", type=float, default=1.0, help="Gamma shape (1.0 = Poisson)")
+    http.add_argument("--seed", type=int, default=42)
+    http.add_argument("--model-name", default=None, help="`model` field (default: the server's first)")
+    http.add_argument("--voice", default="casual_male")
+    http.add_argument("--text", default=None)
+    http.add_argument("--api-key", default=None)
+    http.set_defaults(func=cmd_bench_http)
+
+    dev = sub.add_parser("dev", help="developer tools")
+    dsub = dev.add_subparsers(dest="dev_command", required=True)
+    rc = dsub.add_parser("random-checkpoint", help="write a random-weight checkpoint in the release layout")
+    rc.add_argument("directory")
+    rc.add_argument("--preset", default="tiny", choices=["tiny", "small", "full"])
+    rc.add_argument("--with-encoder", action="store_true", help="also write codec-encoder weights")
+    rc.add_argument("--seed", type=int, default=0)
+    rc.set_defaults(func=cmd_random_checkpoint)

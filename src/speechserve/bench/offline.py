@@ -1,0 +1,134 @@
+"""Offline engine sweep: N simultaneous requests through `EngineCore`, for N over a concurrency list.
+
+Reports per concurrency: TTFA p50/p95 (submit → first chunk delivered), per-request RTF p50/p95
+(generation time / audio duration), aggregate audio seconds per second, frames per second, achieved
+weight bandwidth (bytes of weights each step must read × steps / wall), and the engine's own overhead
+(step time outside model and codec calls). At concurrency 1 it also times the bare model loop.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+
+from speechserve.bench.metrics import percentile
+from speechserve.engine import EngineConfig, EngineCore, SpeechRequest
+from speechserve.engine.offline import ListSink
+from speechserve.options import AudioChunk, SynthesisOptions
+from speechserve.tts.voxtral import VoxtralTTSPipeline
+
+TEXT_500 = (
+    "The old lighthouse keeper climbed the spiral stairs every evening, counting each of the one hundred and "
+    "twelve steps as his father had taught him. At the top, he polished the great lens until it gleamed, then "
+    "lit the lamp and watched its beam sweep across the restless water. Ships passed in the distance, their "
+    "lights blinking like tiny stars, and he wondered where each of them was going. Some nights the fog rolled "
+    "in so thick that the beam seemed to vanish, yet he never doubted that someone, somewhere, was grateful."
+)
+
+
+class TimedSink(ListSink):
+    """A ListSink that notes when its first chunk arrived."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first_at: float | None = None
+        self.done_at: float | None = None
+
+    def deliver(self, chunk: AudioChunk) -> None:
+        if self.first_at is None and chunk.n_frames:
+            self.first_at = time.perf_counter()
+        super().deliver(chunk)
+
+    def close(self) -> None:
+        self.done_at = time.perf_counter()
+        super().close()
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    concurrency: int
+    ttfa_p50_ms: float
+    ttfa_p95_ms: float
+    rtf_p50: float
+    rtf_p95: float
+    audio_seconds_per_second: float
+    frames_per_second: float
+    weight_gb_per_second: float
+    overhead_pct: float
+    wall_seconds: float
+
+
+def weight_bytes_per_step(pipe: VoxtralTTSPipeline, n_steps: int) -> int:
+    """Bytes read per engine step: backbone once, flow transformer once per Euler step (both CFG branches
+    share the read), plus the semantic head (the codec is excluded: it runs per chunk, not per step)."""
+    model = pipe.model
+    size = lambda m: sum(p.numel() * p.element_size() for p in m.parameters())  # noqa: E731
+    backbone = size(model.backbone) - model.backbone.tok_embeddings.weight.numel() * model.backbone.tok_embeddings.weight.element_size()  # fmt: skip
+    flow = model.acoustic_transformer
+    head = flow.semantic_codebook_output.weight
+    return (
+        backbone
+        + n_steps * (size(flow) - head.numel() * head.element_size())
+        + head.numel() * head.element_size()
+    )
+
+
+def run_point(
+    pipe: VoxtralTTSPipeline, concurrency: int, frames: int, text: str, max_seq_len: int
+) -> SweepPoint:
+    core = EngineCore(
+        pipe, EngineConfig(max_batch=concurrency, max_seq_len=max_seq_len, max_waiting=concurrency)
+    )
+    _warm(core, pipe)
+    sinks: list[TimedSink] = []
+    start = time.perf_counter()
+    for i in range(concurrency):
+        sink = TimedSink()
+        req = SpeechRequest(text, options=SynthesisOptions(seed=i, max_frames=frames, ignore_end=True))
+        core.add(core.make_sequence(req, sink, pipe.prompt(req.text)))
+        sinks.append(sink)
+    before = dict(vars(core.counters))
+    while core.has_work:
+        core.step()
+    wall = time.perf_counter() - start
+    c = core.counters
+    model_s = c.model_seconds + c.codec_seconds - before["model_seconds"] - before["codec_seconds"]
+    step_s = c.step_seconds - before["step_seconds"]
+    audio = [sum(ch.n_frames for ch in s.chunks) * pipe.samples_per_frame / pipe.sample_rate for s in sinks]
+    ttfa = [(s.first_at - start) * 1000 for s in sinks if s.first_at]
+    rtf = [((s.done_at or start) - start) / a for s, a in zip(sinks, audio, strict=True) if a]
+    steps = c.steps - before["steps"]
+    gbps = weight_bytes_per_step(pipe, pipe.model.cfg.flow.n_decoding_steps) * steps / wall / 1e9
+    return SweepPoint(
+        concurrency, percentile(ttfa, 50), percentile(ttfa, 95), percentile(rtf, 50), percentile(rtf, 95),
+        sum(audio) / wall, (c.frames - before["frames"]) / wall, gbps, 100 * (step_s - model_s) / model_s, wall,
+    )  # fmt: skip
+
+
+def _warm(core: EngineCore, pipe: VoxtralTTSPipeline) -> None:
+    sink = ListSink()
+    req = SpeechRequest("Warm up.", options=SynthesisOptions(seed=0, max_frames=4, ignore_end=True))
+    core.add(core.make_sequence(req, sink, pipe.prompt(req.text)))
+    while core.has_work:
+        core.step()
+
+
+@torch.inference_mode()
+def bare_model_seconds(pipe: VoxtralTTSPipeline, frames: int, text: str) -> float:
+    """The same work as one engine request with no engine: the reference frame loop plus incremental codec
+    decodes on the engine's default chunk schedule (1, 1, 2, 4, 8, 16, 25, … frames)."""
+    from speechserve.engine.codec_stage import CodecStage
+
+    stage = CodecStage(pipe.model.audio_tokenizer, pipe.device)
+    start = time.perf_counter()
+    opts = SynthesisOptions(seed=0, max_frames=frames, ignore_end=True)
+    state, codes, emitted = stage.new_state(), [], 0
+    for step in pipe.frames(text, None, opts):
+        codes.append(step.codes.cpu())
+        due = len(codes) - emitted
+        if due >= min(25, max(1, emitted)) or len(codes) == frames:
+            ((_, state),) = stage.decode([(state, torch.stack(codes[emitted:]))])
+            emitted = len(codes)
+    return time.perf_counter() - start
