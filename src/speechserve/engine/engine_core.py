@@ -63,6 +63,9 @@ class EngineConfig:
     """Prompt tokens prefilled per step at most (chunked prefill)."""
     low_slack_seconds: float = 0.3
     """Below this much buffered audio a stream's pending frames are decoded immediately."""
+    eager: bool = False
+    """Turn off every graph/static-shape optimisation (debugging, parity checks). CUDA graphs are used
+    only on CUDA devices and only when this is False."""
 
 
 class EngineCore:
@@ -82,6 +85,11 @@ class EngineCore:
                 n_slots,
             )
         self.runner = TTSModelRunner(model, n_slots, self.config.max_seq_len)
+        self.hot = self.runner  # decode + flow head; bucketed CUDA graphs on GPU unless eager
+        if not self.config.eager and self.runner.device.type == "cuda":
+            from speechserve.engine.cuda_graphs import GraphedRunner
+
+            self.hot = GraphedRunner(self.runner, use_graphs=True)
         self.codec = CodecStage(model.audio_tokenizer, self.runner.device)
         self.frame_seconds = pipeline.samples_per_frame / pipeline.sample_rate
         self.scheduler = Scheduler(SlotPool(n_slots), self.config.prefill_chunk_tokens, self.config.low_slack_seconds, self.frame_seconds)  # fmt: skip
@@ -188,7 +196,7 @@ class EngineCore:
         alpha = torch.tensor([s.request.options.cfg_alpha for s in ready], device=self.runner.device)
         steps = {s.request.options.n_decoding_steps or self.default_steps for s in ready}
         if len(steps) == 1:
-            codes = self._timed("model_seconds", self.runner.frame_head, hidden, noise, alpha, steps.pop())
+            codes = self._timed("model_seconds", self.hot.frame_head, hidden, noise, alpha, steps.pop())
         else:  # rare: requests asked for different step counts; one head call per group
             codes = torch.empty(len(ready), 1 + self.n_acoustic, dtype=torch.long, device=self.runner.device)
             for n in steps:
@@ -199,7 +207,7 @@ class EngineCore:
                         if (s.request.options.n_decoding_steps or self.default_steps) == n
                     ]
                 )
-                codes[idx] = self.runner.frame_head(hidden[idx], noise[idx], alpha[idx], n)
+                codes[idx] = self.hot.frame_head(hidden[idx], noise[idx], alpha[idx], n)
         host = codes.cpu()
         self.counters.frames += len(ready)
         for seq, row in zip(ready, host, strict=True):
@@ -250,7 +258,7 @@ class EngineCore:
         slots = torch.tensor([s.slot for s in seqs], device=dev)
         positions = torch.tensor([s.position for s in seqs], device=dev)
         embeds = self._timed("model_seconds", self.runner.embed_frames, codes)
-        hidden = self._timed("model_seconds", self.runner.decode, slots, positions, embeds)
+        hidden = self._timed("model_seconds", self.hot.decode, slots, positions, embeds)
         for seq, h in zip(seqs, hidden, strict=True):
             seq.hidden = h
 

@@ -17,7 +17,10 @@ class TTSModelRunner:
         self.n_slots, self.max_len = n_slots, max_len
         self.device = model.backbone.norm.weight.device
         self.dtype = model.backbone.norm.weight.dtype
-        self.cache = model.backbone.new_cache(n_slots, max_len)
+        self.scratch_slot = (
+            n_slots  # one extra slot: padded rows of static batches write here, nobody reads it
+        )
+        self.cache = model.backbone.new_cache(n_slots + 1, max_len)
 
     @torch.inference_mode()
     def prefill(self, slot: int, embeds: torch.Tensor, start: int) -> torch.Tensor:

@@ -58,6 +58,7 @@ class FlowMatchingAudioTransformer(nn.Module):
         self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
         self.semantic_codebook_output = nn.Linear(cfg.input_dim, codes.semantic_head_rows, bias=False)
         self.acoustic_codebook_output = nn.Linear(cfg.dim, codes.n_acoustic_codebook, bias=False)
+        self._time_tables: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def semantic_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """hidden [B, input_dim] → fp32 logits [B, 8320] with [EMPTY_AUDIO] and padding rows at −inf."""
@@ -67,9 +68,18 @@ class FlowMatchingAudioTransformer(nn.Module):
         return logits
 
     def time_table(self, n_steps: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        """Projected time embeddings [n_steps, dim] of t_0..t_{n-1} and the step sizes dt [n_steps]."""
-        t = torch.linspace(0, 1, n_steps + 1, device=self.inv_device)
-        return self.time_projection(self.time_embedding(t[:-1]).to(dtype)), (t[1:] - t[:-1])
+        """Projected time embeddings [n_steps, dim] of t_0..t_{n-1} and the step sizes dt [n_steps].
+
+        Constant per (steps, dtype, device): computed once and hoisted out of every frame's Euler loop.
+        """
+        key = (n_steps, dtype, self.inv_device)
+        table = self._time_tables.get(key)
+        if table is None:
+            t = torch.linspace(0, 1, n_steps + 1, device=self.inv_device)
+            with torch.inference_mode():
+                table = (self.time_projection(self.time_embedding(t[:-1]).to(dtype)), t[1:] - t[:-1])
+            self._time_tables[key] = table
+        return table
 
     @property
     def inv_device(self) -> torch.device:
