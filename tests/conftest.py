@@ -65,3 +65,49 @@ def tiny_tts_with_encoder(tiny_checkpoint_with_encoder: Path):
     import speechserve
 
     return speechserve.load(tiny_checkpoint_with_encoder, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def voxtral_asr_golden(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/golden/voxtral_asr mirrored with each case's 8.4 MB `checkpoint_mistral/tekken.json` rebuilt from
+    mistral_common's bundled tokenizer (byte-identical to the reference's; tests check its sha256)."""
+    from speechserve.testing.tekken import write_voxtral_asr_tekken
+
+    src = GOLDEN / "voxtral_asr"
+    dst = tmp_path_factory.mktemp("voxtral_asr_golden")
+    tekken = write_voxtral_asr_tekken(dst / "tekken.json")
+    for case in sorted(p for p in src.iterdir() if p.is_dir()):
+        (dst / case.name).mkdir()
+        for item in case.iterdir():
+            if item.name != "checkpoint_mistral":
+                (dst / case.name / item.name).symlink_to(item.resolve())
+        native = dst / case.name / "checkpoint_mistral"
+        native.mkdir()
+        for item in (case / "checkpoint_mistral").iterdir():
+            (native / item.name).symlink_to(item.resolve())
+        (native / "tekken.json").symlink_to(tekken)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def tiny_asr_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Voxtral Mini 3B checkpoint in the Mistral native layout (with tekken.json)."""
+    from speechserve.testing.asr_checkpoint import write_random_asr_checkpoint
+
+    return write_random_asr_checkpoint(tmp_path_factory.mktemp("tiny_asr"), "mistral", seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_asr_checkpoint_hf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same weights (seed 0) in the Hugging Face layout, in two shards with an index (with tekken.json)."""
+    from speechserve.testing.asr_checkpoint import write_random_asr_checkpoint
+
+    return write_random_asr_checkpoint(tmp_path_factory.mktemp("tiny_asr_hf"), "hf", seed=0, shards=2)
+
+
+@pytest.fixture(scope="session")
+def tiny_asr(tiny_asr_checkpoint: Path):
+    """The tiny ASR checkpoint loaded through the public SDK (fp32, CPU)."""
+    import speechserve
+
+    return speechserve.load(tiny_asr_checkpoint, device="cpu")

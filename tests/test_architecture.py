@@ -41,5 +41,9 @@ def test_layers_never_import_upwards(package: str, forbidden: tuple[str, ...]) -
 
 
 def test_no_module_over_500_lines() -> None:
-    long = [f"{p.relative_to(SRC)}: {n}" for p in SRC.rglob("*.py") if (n := len(p.read_text().splitlines())) > 500]
+    long = [
+        f"{p.relative_to(SRC)}: {n}"
+        for p in SRC.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > 500
+    ]
     assert not long, long

@@ -93,12 +93,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import logging
 
     import uvicorn
-
-    from speechserve.server import ServerSettings, create_app
-
     from pydantic import ValidationError
 
     from speechserve.checkpoints.resolve import resolve_model_dir
+    from speechserve.server import ServerSettings, create_app
 
     given = {k: v for k, v in vars(args).items() if k in ServerSettings.model_fields and v not in (None, [])}
     try:
@@ -106,7 +104,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise ValueError(f"invalid server settings: {problems} (flags or SPEECHSERVE_* variables)") from None
-    resolve_model_dir(settings.model, revision=settings.revision)  # fail (or download) before the server starts
+    resolve_model_dir(
+        settings.model, revision=settings.revision
+    )  # fail (or download) before the server starts
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
     return 0
@@ -124,14 +124,19 @@ def _add_serve_parser(sub) -> None:
     serve.add_argument("--host", help="interface to bind (default 127.0.0.1; 0.0.0.0 for all)")
     serve.add_argument("--port", type=int, help="TCP port (default 8000; 0 picks a free one)")
     serve.add_argument(
-        "--api-key", dest="api_keys", action="append", help="accepted Bearer key (repeatable; default: no auth)"
+        "--api-key",
+        dest="api_keys",
+        action="append",
+        help="accepted Bearer key (repeatable; default: no auth)",
     )
     serve.add_argument(
         "--served-model-name", action="append", help="name clients send as `model` (repeatable)"
     )
     serve.add_argument("--default-voice", help="voice for requests that name none")
     serve.add_argument("--max-input-chars", type=int, help="longest accepted input (default 4096)")
-    serve.add_argument("--segment-chars", type=int, help="long inputs are split into segments this long (400)")
+    serve.add_argument(
+        "--segment-chars", type=int, help="long inputs are split into segments this long (400)"
+    )
     serve.add_argument("--max-frames", type=int, help="cap on 80 ms frames per segment (default 2048)")
     serve.add_argument("--max-waiting", type=int, help="queued segments before 429 (default 64)")
     serve.add_argument("--max-batch", type=int, help="sequences generated together (default 32)")
@@ -174,9 +179,14 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe = sub.add_parser("transcribe", help="transcribe an audio file (any format FFmpeg reads)")
     transcribe.add_argument("file")
     _add_model_args(transcribe)
-    transcribe.add_argument("--language", help="ISO-639-1 code of the speech (default: detected by the model)")
     transcribe.add_argument(
-        "--format", default="text", choices=["text", "json", "srt", "vtt", "verbose_json"], help="output format"
+        "--language", help="ISO-639-1 code of the speech (default: detected by the model)"
+    )
+    transcribe.add_argument(
+        "--format",
+        default="text",
+        choices=["text", "json", "srt", "vtt", "verbose_json"],
+        help="output format",
     )
     transcribe.add_argument("-o", "--output", help="write to this file instead of stdout")
     transcribe.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")

@@ -1,4 +1,8 @@
-"""Sample-rate conversion (soxr) and pitch-preserving time stretching (FFmpeg ``atempo`` via PyAV)."""
+"""Sample-rate conversion (soxr) and pitch-preserving time stretching (FFmpeg ``atempo`` via PyAV).
+
+One-shot functions (``resample``, ``time_stretch``) and their streaming forms (``StreamingResampler``,
+``StreamingTimeStretch``), which the server uses to change rate and tempo of audio as it is generated.
+"""
 
 from __future__ import annotations
 
@@ -38,47 +42,136 @@ def _atempo_chain(speed: float) -> list[float]:
     return [speed ** (1.0 / n)] * n
 
 
+def _check_speed(speed: float, rate: int) -> None:
+    if not (MIN_SPEED <= float(speed) <= MAX_SPEED) or math.isnan(float(speed)):
+        raise InvalidRequest(f"speed must be between {MIN_SPEED} and {MAX_SPEED}, got {speed}", param="speed")
+    if rate <= 0:
+        raise InvalidRequest(f"sample rate must be positive, got {rate}")
+
+
+class StreamingTimeStretch:
+    """Pitch-preserving tempo change of a mono stream: a persistent FFmpeg ``atempo`` filter graph.
+
+    ``push`` returns the stretched samples available so far, ``flush`` the rest; the concatenation is the
+    whole stretched signal, exactly ``round(n / speed)`` samples long for ``n`` input samples (``speed`` 2
+    halves the duration): atempo's overlap-add framing would drop or add a few tens of ms at the end, so
+    ``flush`` feeds it a little silence and trims. ``speed == 1`` passes samples through.
+    Lifetime: one stream; ``flush`` ends it.
+    """
+
+    def __init__(self, rate: int, speed: float) -> None:
+        _check_speed(speed, rate)
+        self.rate, self.speed = int(rate), float(speed)
+        self._pts = 0  # input samples pushed
+        self._out = 0  # output samples returned
+        self._done = False
+        self._graph: av.filter.Graph | None = None if self.speed == 1.0 else self._build()
+
+    def _build(self) -> av.filter.Graph:
+        graph = av.filter.Graph()
+        tb = Fraction(1, self.rate)
+        nodes = [graph.add_abuffer(format="flt", sample_rate=self.rate, layout="mono", time_base=tb)]
+        for factor in _atempo_chain(self.speed):
+            nodes.append(graph.add("atempo", f"tempo={factor:.10f}"))
+        nodes.append(graph.add("abuffersink"))
+        graph.link_nodes(*nodes).configure()
+        return graph
+
+    def _pull(self) -> np.ndarray:
+        assert self._graph is not None
+        out: list[np.ndarray] = []
+        while True:
+            try:
+                frame = self._graph.pull()
+            except (av.BlockingIOError, av.EOFError):
+                break
+            out.append(frame.to_ndarray().reshape(-1))
+        return np.concatenate(out).astype(np.float32) if out else np.zeros(0, dtype=np.float32)
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        """Add mono float32 samples; return the stretched samples ready now (maybe none)."""
+        if self._done:
+            raise RuntimeError("StreamingTimeStretch.push() after flush()")
+        x = np.asarray(samples, dtype=np.float32)
+        if x.ndim != 1:
+            raise ValueError(f"expected mono samples of shape (n,), got shape {x.shape}")
+        if self._graph is None or x.size == 0:
+            return x.copy()
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(x)[None, :], format="flt", layout="mono")
+        frame.sample_rate = self.rate
+        frame.pts, frame.time_base = self._pts, Fraction(1, self.rate)
+        self._pts += x.size
+        self._graph.push(frame)
+        return self._limit(self._pull())
+
+    def _limit(self, y: np.ndarray, n_in: int | None = None) -> np.ndarray:
+        """Cap the total output at ``round(n_in / speed)`` samples (default: all input so far)."""
+        n_in = self._pts if n_in is None else n_in
+        y = y[: max(0, round(n_in / self.speed) - self._out)]
+        self._out += y.size
+        return y
+
+    def flush(self) -> np.ndarray:
+        """End the stream and return the samples the filter still held."""
+        done, self._done = self._done, True
+        if done or self._graph is None or self._pts == 0:
+            return np.zeros(0, dtype=np.float32)
+        n_in = self._pts
+        pad = np.zeros(self.rate // 10, dtype=np.float32)  # 100 ms of silence, trimmed off again
+        frame = av.AudioFrame.from_ndarray(pad[None, :], format="flt", layout="mono")
+        frame.sample_rate, frame.pts, frame.time_base = self.rate, n_in, Fraction(1, self.rate)
+        self._graph.push(frame)
+        self._graph.push(None)
+        return self._limit(self._pull(), n_in)
+
+
+class StreamingResampler:
+    """Streaming soxr resampling of a mono float32 stream (``push`` then one ``flush``).
+
+    The concatenated output equals one-shot :func:`resample` up to soxr's streaming rounding; equal rates
+    pass samples through.
+    """
+
+    def __init__(self, from_rate: int, to_rate: int, quality: str = "HQ") -> None:
+        if from_rate <= 0 or to_rate <= 0:
+            raise InvalidRequest(f"sample rates must be positive, got {from_rate} -> {to_rate}")
+        self.from_rate, self.to_rate = int(from_rate), int(to_rate)
+        same = self.from_rate == self.to_rate
+        self._soxr = None if same else soxr.ResampleStream(from_rate, to_rate, 1, "float32", quality)
+        self._done = False
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        """Add mono float32 samples; return the resampled samples ready now."""
+        if self._done:
+            raise RuntimeError("StreamingResampler.push() after flush()")
+        x = np.ascontiguousarray(samples, dtype=np.float32)
+        if self._soxr is None:
+            return x.copy()
+        return self._soxr.resample_chunk(x).astype(np.float32, copy=False)
+
+    def flush(self) -> np.ndarray:
+        """End the stream and return the resampler's tail."""
+        done, self._done = self._done, True
+        if done or self._soxr is None:
+            return np.zeros(0, dtype=np.float32)
+        return self._soxr.resample_chunk(np.zeros(0, dtype=np.float32), last=True).astype(np.float32)
+
+
 def time_stretch(samples: np.ndarray, rate: int, speed: float) -> np.ndarray:
     """Change the tempo of mono ``samples`` by ``speed`` without changing pitch.
 
     ``speed`` 2 halves the duration, 0.5 doubles it; the allowed range is [0.25, 4.0]. The output has
     about ``len(samples) / speed`` samples (atempo's overlap-add framing adds or drops a few ms).
+    One-shot form of :class:`StreamingTimeStretch`.
     """
-    if not (MIN_SPEED <= float(speed) <= MAX_SPEED) or math.isnan(float(speed)):
-        raise InvalidRequest(f"speed must be between {MIN_SPEED} and {MAX_SPEED}, got {speed}")
-    if rate <= 0:
-        raise InvalidRequest(f"sample rate must be positive, got {rate}")
+    _check_speed(speed, rate)
     x = np.asarray(samples, dtype=np.float32)
     if x.ndim != 1:
         raise ValueError(f"expected mono samples of shape (n,), got shape {x.shape}")
     if speed == 1.0 or x.size == 0:
         return x.copy()
-
-    graph = av.filter.Graph()
-    nodes = [graph.add_abuffer(format="flt", sample_rate=rate, layout="mono", time_base=Fraction(1, rate))]
-    for factor in _atempo_chain(float(speed)):
-        nodes.append(graph.add("atempo", f"tempo={factor:.10f}"))
-    nodes.append(graph.add("abuffersink"))
-    graph.link_nodes(*nodes).configure()
-
-    out: list[np.ndarray] = []
-
-    def pull_available() -> None:
-        while True:
-            try:
-                frame = graph.pull()
-            except (av.BlockingIOError, av.EOFError):
-                return
-            out.append(frame.to_ndarray().reshape(-1))
-
+    stretch = StreamingTimeStretch(rate, speed)
     chunk = rate  # push one second at a time to bound the filter's buffering
-    for start in range(0, x.size, chunk):
-        piece = np.ascontiguousarray(x[start : start + chunk])
-        frame = av.AudioFrame.from_ndarray(piece[None, :], format="flt", layout="mono")
-        frame.sample_rate = rate
-        frame.pts, frame.time_base = start, Fraction(1, rate)
-        graph.push(frame)
-        pull_available()
-    graph.push(None)
-    pull_available()
-    return np.concatenate(out).astype(np.float32) if out else np.zeros(0, dtype=np.float32)
+    out = [stretch.push(x[start : start + chunk]) for start in range(0, x.size, chunk)]
+    out.append(stretch.flush())
+    return np.concatenate(out).astype(np.float32)

@@ -29,7 +29,8 @@ def _architecture_from_params(params: dict) -> str:
     if params.get("model_type") == "voxtral_tts" or "audio_tokenizer_args" in mm:
         return "voxtral_tts"
     if "whisper_model_args" in mm:
-        return "voxtral_asr"
+        encoder = mm["whisper_model_args"].get("encoder_args", {})
+        return "voxtral_realtime" if encoder.get("causal", False) else "voxtral_asr"
     raise CheckpointError(
         "params.json describes no speech architecture speechserve knows (expected Voxtral TTS/ASR)"
     )

@@ -22,6 +22,7 @@ from speechserve.models.voxtral_asr import VoxtralASR
 from speechserve.models.voxtral_asr.encoder import sinusoids
 from speechserve.testing.tekken import write_voxtral_asr_tekken
 
+# spec §1.3 (the real params.json was not readable; the golden case uses these keys)
 RELEASE_PARAMS = {
     "dim": 3072, "n_layers": 30, "head_dim": 128, "hidden_dim": 8192, "n_heads": 32, "n_kv_heads": 8,
     "rope_theta": 100000000.0, "norm_eps": 1e-05, "vocab_size": 131072, "max_seq_len": 131072,
@@ -36,10 +37,13 @@ RELEASE_PARAMS = {
             "downsample_args": {"downsample_factor": 4},
         }
     },
-}  # fmt: skip (spec §1.3; the real file was not readable, the golden case uses these keys)
+}  # fmt: skip
 
 # decoder (dim, layers, heads, kv heads, head_dim, hidden) / encoder (dim, layers, heads, head_dim, hidden)
-PRESETS = {"full": None, "tiny": {"decoder": (32, 2, 4, 2, 16, 64), "encoder": (32, 1, 2, 16, 128)}}  # HF needs ffn = 4 x dim
+PRESETS = {
+    "full": None,
+    "tiny": {"decoder": (32, 2, 4, 2, 16, 64), "encoder": (32, 1, 2, 16, 128)},
+}  # HF needs ffn = 4 x dim
 
 
 def preset_params(preset: str = "tiny") -> dict:
@@ -47,9 +51,17 @@ def preset_params(preset: str = "tiny") -> dict:
     params = copy.deepcopy(RELEASE_PARAMS)
     dims = PRESETS[preset]
     if dims is not None:
-        params.update(zip(("dim", "n_layers", "n_heads", "n_kv_heads", "head_dim", "hidden_dim"), dims["decoder"]))
+        params.update(
+            zip(
+                ("dim", "n_layers", "n_heads", "n_kv_heads", "head_dim", "hidden_dim"),
+                dims["decoder"],
+                strict=True,
+            )
+        )
         enc = params["multimodal"]["whisper_model_args"]["encoder_args"]
-        enc.update(zip(("dim", "n_layers", "n_heads", "head_dim", "hidden_dim"), dims["encoder"]))
+        enc.update(
+            zip(("dim", "n_layers", "n_heads", "head_dim", "hidden_dim"), dims["encoder"], strict=True)
+        )
     return params
 
 
@@ -124,7 +136,12 @@ def _write_hf(root: Path, cfg: VoxtralASRConfig, state: dict[str, torch.Tensor],
 
 
 def write_random_asr_checkpoint(
-    root: str | Path, layout: str = "mistral", preset: str = "tiny", seed: int = 0, shards: int = 1, tekken: bool = True
+    root: str | Path,
+    layout: str = "mistral",
+    preset: str = "tiny",
+    seed: int = 0,
+    shards: int = 1,
+    tekken: bool = True,
 ) -> Path:
     """Write a random checkpoint in ``layout`` ("mistral" or "hf", ``shards`` files) to ``root``; return it."""
     root = Path(root)

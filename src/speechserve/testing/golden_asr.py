@@ -19,7 +19,9 @@ LAYOUT_DIRS = {"mistral": "checkpoint_mistral", "hf": "checkpoint_hf"}
 TOP_K = 5
 
 
-def _decode_keys(pipe: VoxtralASRPipeline, prompt: AudioPrompt, n_steps: int, prefix: str) -> dict[str, torch.Tensor]:
+def _decode_keys(
+    pipe: VoxtralASRPipeline, prompt: AudioPrompt, n_steps: int, prefix: str
+) -> dict[str, torch.Tensor]:
     embeds = pipe.prompt_embeddings(prompt)
     steps = list(generate_tokens(pipe.model, embeds, n_steps, Sampler(0.0)))  # no stop id: fixed length
     logits = torch.stack([s.logits for s in steps])  # [n_steps, vocab]
@@ -58,4 +60,3 @@ def run_voxtral_asr_case(case_dir: Path, case: dict, layout: str = "mistral") ->
         chat[0]["content"].append({"type": "text", "text": prompts["chat"]["text"]})
         out |= _decode_keys(pipe, pipe.chat_prompt(chat)[0], n_steps, f"{utt}.chat")
     return out
-

@@ -76,7 +76,12 @@ def voxtral_asr_tekken() -> dict:
         name = _STANDARD_SPECIALS[rank] if rank < len(_STANDARD_SPECIALS) else _ASR_SPECIALS.get(rank)
         specials.append({"rank": rank, "token_str": name or f"<SPECIAL_{rank}>", "is_control": True})
     config = dict(base["config"], num_vocab_tokens=n_vocab, version="v11")
-    return {"config": config, "vocab": base["vocab"][:n_vocab], "special_tokens": specials, "audio": ASR_AUDIO_SECTION}
+    return {
+        "config": config,
+        "vocab": base["vocab"][:n_vocab],
+        "special_tokens": specials,
+        "audio": ASR_AUDIO_SECTION,
+    }
 
 
 def write_voxtral_asr_tekken(path: str | Path) -> Path:

@@ -1,0 +1,72 @@
+"""Autoregressive decoding of one Voxtral ASR prompt with a static KV cache, greedy or sampled.
+
+Greedy (temperature 0) takes the argmax, as the reference; otherwise softmax(logits / T) restricted to the
+top-p nucleus, drawn with the request's own `torch.Generator`, so one request's text never depends on others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+from speechserve.models.voxtral_asr import VoxtralASR
+
+
+@dataclass(frozen=True)
+class TokenStep:
+    """One generated id and the distribution it came from."""
+
+    id: int
+    logprob: float
+    """log-softmax of the raw logits at ``id``."""
+    logits: torch.Tensor
+    """[vocab] float32 logits of this step (before temperature)."""
+
+
+class Sampler:
+    """Picks the next id from logits; owns the request's random generator (CPU, seeded)."""
+
+    def __init__(self, temperature: float = 0.0, top_p: float = 1.0, seed: int | None = None) -> None:
+        self.temperature, self.top_p = temperature, top_p
+        self.generator = torch.Generator(device="cpu")
+        self.generator.manual_seed(seed if seed is not None else int(torch.randint(0, 2**62, ()).item()))
+
+    def __call__(self, logits: torch.Tensor) -> int:
+        """logits [vocab] → id."""
+        if self.temperature == 0.0:
+            return int(logits.argmax())
+        probs = torch.softmax(logits.float().cpu() / self.temperature, dim=-1)
+        if self.top_p < 1.0:
+            sorted_probs, order = probs.sort(descending=True)
+            outside = (
+                sorted_probs.cumsum(-1) - sorted_probs >= self.top_p
+            )  # mass before this id already enough
+            sorted_probs[outside] = 0.0
+            probs = torch.zeros_like(probs).scatter_(0, order, sorted_probs)
+        return int(torch.multinomial(probs, 1, generator=self.generator))
+
+
+@torch.inference_mode()
+def generate_tokens(
+    model: VoxtralASR,
+    prompt_embeds: torch.Tensor,
+    max_new_tokens: int,
+    sampler: Sampler,
+    stop_ids: frozenset[int] = frozenset(),
+) -> Iterator[TokenStep]:
+    """prompt_embeds [L, dim] → generated steps, lazily; stops after a stop id (yielded) or the cap."""
+    decoder = model.decoder
+    n_prompt = prompt_embeds.shape[0]
+    cache = decoder.new_cache(1, n_prompt + max_new_tokens)
+    hidden = decoder(prompt_embeds[None], cache, 0)[0, -1]  # [dim]
+    for i in range(max_new_tokens):
+        logits = model.logits(hidden).float()  # [vocab]
+        token = sampler(logits)
+        logprob = float(torch.log_softmax(logits, dim=-1)[token])
+        yield TokenStep(token, logprob, logits)
+        if token in stop_ids or i + 1 == max_new_tokens:
+            return
+        embed = decoder.tok_embeddings(torch.tensor([[token]], device=hidden.device))  # [1, 1, dim]
+        hidden = decoder(embed, cache, n_prompt + i)[0, -1]

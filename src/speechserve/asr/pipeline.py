@@ -1,0 +1,219 @@
+"""A loaded Voxtral ASR model (Mini 3B / Small 24B, 2507): transcription and audio chat, streamed or whole."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import numpy as np
+import torch
+
+from speechserve.asr.audio_input import AudioInput, check_duration, load_audio, load_base64_audio
+from speechserve.asr.chat import normalize_messages
+from speechserve.asr.generation import Sampler, generate_tokens
+from speechserve.asr.stream import TextStream
+from speechserve.asr.types import (
+    DEFAULT_CHAT_MAX_TOKENS,
+    DEFAULT_MAX_TOKENS_PER_CHUNK,
+    ChatOptions,
+    ChatResult,
+    Segment,
+    TextDelta,
+    Transcription,
+    TranscriptionOptions,
+    Usage,
+)
+from speechserve.audio.mel import chunked_log_mel
+from speechserve.errors import CheckpointError, InvalidRequest
+from speechserve.models.voxtral_asr import VoxtralASR
+from speechserve.tokenization.voxtral_asr import AudioPrompt, VoxtralASRTokenizer
+
+DEFAULT_MAX_AUDIO_SECONDS = 1800.0  # the model card's 30 min for transcription
+
+
+class VoxtralASRPipeline:
+    """Owns the model and its tokenizer; turns audio into text. Lifetime: the process. Requests run one at a
+    time on the caller's thread (batching across requests is the engine's job)."""
+
+    supports_transcription = True
+    supports_chat = True
+    supports_speech = False
+
+    def __init__(
+        self,
+        model: VoxtralASR,
+        tokenizer: VoxtralASRTokenizer,
+        name: str = "",
+        max_audio_seconds: float | None = DEFAULT_MAX_AUDIO_SECONDS,
+    ) -> None:
+        self.model, self.tokenizer, self.name = model, tokenizer, name
+        self.max_audio_seconds = max_audio_seconds
+        """Longest accepted audio per request (all audios of a chat together); None: no cap."""
+        enc = model.cfg.encoder
+        if tokenizer.sample_rate != enc.audio.sampling_rate or tokenizer.chunk_samples != enc.chunk_samples:
+            raise CheckpointError(
+                f"tokenizer audio ({tokenizer.sample_rate} Hz, {tokenizer.chunk_samples}-sample chunks) does not "
+                f"match the model ({enc.audio.sampling_rate} Hz, {enc.chunk_samples}-sample chunks)"
+            )
+        cfg_id = model.cfg.audio_token_id
+        if cfg_id is not None and cfg_id != tokenizer.audio_token_id:
+            raise CheckpointError(
+                f"config audio_token_id {cfg_id} != tokenizer [AUDIO] id {tokenizer.audio_token_id}"
+            )
+
+    @property
+    def sample_rate(self) -> int:
+        """Rate the model hears (16 kHz); inputs are resampled to it."""
+        return self.tokenizer.sample_rate
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.decoder.norm.weight.device
+
+    # ---- building blocks (also used by the golden runner) ------------------------------------------------
+
+    def load_audio(self, audio: AudioInput, param: str = "file") -> np.ndarray:
+        """Any supported audio input → 16 kHz mono float32, within ``max_audio_seconds``."""
+        return load_audio(audio, self.sample_rate, self.max_audio_seconds, param)
+
+    def features(self, padded_audio: np.ndarray) -> torch.Tensor:
+        """Chunk-padded samples → log-mel chunks [C, n_mels, 3000] on the model's device (float32)."""
+        a = self.model.cfg.encoder.audio
+        wave = torch.from_numpy(np.ascontiguousarray(padded_audio, dtype=np.float32)).to(self.device)
+        frames = self.model.cfg.encoder.chunk_frames
+        return chunked_log_mel(
+            wave, frames, a.num_mel_bins, a.window_size, a.hop_length, a.sampling_rate, a.global_log_mel_max
+        )
+
+    @torch.inference_mode()
+    def prompt_embeddings(self, prompt: AudioPrompt) -> torch.Tensor:
+        """Prompt → decoder input [L, dim]: token embeddings with the encoded audio over `[AUDIO]`."""
+        audio = [self.model.encode_audio(self.features(a)) for a in prompt.audios]
+        dim = self.model.cfg.decoder.dim
+        rows = torch.cat(audio) if audio else torch.zeros(0, dim, device=self.device)
+        ids = torch.tensor(prompt.ids, dtype=torch.long, device=self.device)
+        return self.model.embed(ids, rows, self.tokenizer.audio_token_id)
+
+    def _budget(self, n_prompt: int, requested: int) -> int:
+        room = self.model.cfg.decoder.max_seq_len - n_prompt
+        if room < 1:
+            raise InvalidRequest(
+                f"the prompt has {n_prompt} tokens; the model's context is {n_prompt + room}"
+            )
+        return min(requested, room)
+
+    # ---- transcription ----------------------------------------------------------------------------------
+
+    def transcribe_stream(
+        self, audio: AudioInput, options: TranscriptionOptions | None = None
+    ) -> TextStream[Transcription]:
+        """Decode and check the audio now, then stream text deltas as tokens are generated."""
+        opts = options or TranscriptionOptions()
+        self.tokenizer.check_language(opts.language)
+        samples = self.load_audio(audio)
+        return TextStream(self._transcribe(samples, opts), len(samples) / self.sample_rate)
+
+    def transcribe(self, audio: AudioInput, options: TranscriptionOptions | None = None) -> Transcription:
+        """Transcribe a whole audio (the joined :meth:`transcribe_stream`)."""
+        return self.transcribe_stream(audio, options).result()
+
+    def _windows(self, samples: np.ndarray, opts: TranscriptionOptions) -> list[tuple[float, np.ndarray]]:
+        if not opts.segment_chunks:
+            return [(0.0, samples)]
+        step = self.tokenizer.chunk_samples
+        return [(k / self.sample_rate, samples[k : k + step]) for k in range(0, len(samples), step)]
+
+    def _transcribe(
+        self, samples: np.ndarray, opts: TranscriptionOptions
+    ) -> Generator[TextDelta, None, Transcription]:
+        duration = len(samples) / self.sample_rate
+        sampler = Sampler(opts.temperature, opts.top_p, opts.seed)
+        segments: list[Segment] = []
+        text, n_prompt, n_completion = "", 0, 0
+        for index, (start, piece) in enumerate(self._windows(samples, opts)):
+            prompt = self.tokenizer.encode_transcription(piece, opts.language)
+            n_chunks = sum(len(a) for a in prompt.audios) // self.tokenizer.chunk_samples
+            cap = self._budget(len(prompt.ids), opts.max_tokens or DEFAULT_MAX_TOKENS_PER_CHUNK * n_chunks)
+            gen = self._generate(prompt, cap, sampler, index, join_after=text)
+            seg_text, ids, logprobs, finish = yield from gen
+            text += ("" if not seg_text or _joins(text, seg_text) else " ") + seg_text
+            n_prompt, n_completion = n_prompt + len(prompt.ids), n_completion + len(ids) + (finish == "stop")
+            end = (
+                duration if not opts.segment_chunks else min(start + len(piece) / self.sample_rate, duration)
+            )
+            avg = float(np.mean(logprobs)) if logprobs else 0.0
+            segments.append(Segment(index, start, end, seg_text, ids, avg, finish))
+        usage = Usage(duration, n_prompt, n_completion)
+        return Transcription(text, segments, opts.language, duration, usage)
+
+    def _generate(
+        self, prompt: AudioPrompt, cap: int, sampler: Sampler, segment: int, join_after: str = ""
+    ) -> Generator[TextDelta, None, tuple[str, list[int], list[float], str]]:
+        """Stream one prompt's text; returns (text, ids without EOS, their logprobs, finish reason)."""
+        embeds = self.prompt_embeddings(prompt)
+        eos = self.tokenizer.eos_id
+        decoder = self.tokenizer.text_decoder()
+        pieces: list[str] = []
+        ids: list[int] = []
+        logprobs: list[float] = []
+        finish = "length"
+        for step in generate_tokens(self.model, embeds, cap, sampler, frozenset({eos})):
+            if step.id == eos:
+                finish = "stop"
+                break
+            ids.append(step.id)
+            logprobs.append(step.logprob)
+            delta = decoder.push(step.id)
+            if delta:
+                yield TextDelta(_separator(join_after, pieces, delta) + delta, segment)
+                pieces.append(delta)
+        tail = decoder.flush()
+        if tail:
+            yield TextDelta(_separator(join_after, pieces, tail) + tail, segment)
+            pieces.append(tail)
+        return "".join(pieces), ids, logprobs, finish
+
+    # ---- chat -------------------------------------------------------------------------------------------
+
+    def chat_stream(
+        self, messages: list[dict[str, Any]], options: ChatOptions | None = None
+    ) -> TextStream[ChatResult]:
+        """Check the messages and decode their audio now, then stream the answer's text deltas."""
+        opts = options or ChatOptions()
+        prompt, seconds = self.chat_prompt(messages)
+        cap = self._budget(len(prompt.ids), opts.max_tokens or DEFAULT_CHAT_MAX_TOKENS)
+        return TextStream(self._chat(prompt, cap, opts, seconds), seconds)
+
+    def chat_prompt(self, messages: list[dict[str, Any]]) -> tuple[AudioPrompt, float]:
+        """Messages → prompt (ids + chunk-padded audios) and the total seconds of audio they carry."""
+        normalized, audios = normalize_messages(messages, self._load_part)
+        seconds = sum(len(a) for a in audios) / self.sample_rate
+        if audios:
+            check_duration(seconds, self.max_audio_seconds, "messages")
+        return self.tokenizer.encode_chat(normalized), seconds
+
+    def chat(self, messages: list[dict[str, Any]], options: ChatOptions | None = None) -> ChatResult:
+        """Answer a chat with audio (the joined :meth:`chat_stream`)."""
+        return self.chat_stream(messages, options).result()
+
+    def _load_part(self, payload: Any, kind: str) -> np.ndarray:
+        if kind == "base64":
+            return load_base64_audio(payload, self.sample_rate, self.max_audio_seconds, "messages")
+        return self.load_audio(payload, "messages")
+
+    def _chat(
+        self, prompt: AudioPrompt, cap: int, opts: ChatOptions, seconds: float
+    ) -> Generator[TextDelta, None, ChatResult]:
+        sampler = Sampler(opts.temperature, opts.top_p, opts.seed)
+        text, ids, _, finish = yield from self._generate(prompt, cap, sampler, 0)
+        return ChatResult(text, Usage(seconds, len(prompt.ids), len(ids) + (finish == "stop")), finish)
+
+
+def _joins(before: str, after: str) -> bool:
+    """True when two texts can be concatenated without a space (either side already has whitespace)."""
+    return not before or before[-1].isspace() or after[0].isspace()
+
+
+def _separator(before: str, pieces: list[str], delta: str) -> str:
+    """A space before a segment's first text when it would otherwise run into the previous segment."""
+    return "" if pieces or _joins(before, delta) else " "

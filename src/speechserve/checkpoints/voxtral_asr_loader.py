@@ -1,0 +1,178 @@
+"""Load a Voxtral ASR checkpoint (Mistral native or Hugging Face layout) into :class:`VoxtralASR`.
+
+The model is built on the meta device; every tensor is streamed from its safetensors file (all shards of a
+sharded HF checkpoint), renamed through one table per layout, converted and assigned, so the weights are held
+once. Missing or unexpected tensors fail loudly, listed by their checkpoint names. HF stores decoder q/k rows
+in split-half (rotate-half) order; they are permuted back to the native interleaved order the shared RoPE
+expects, so both layouts load to identical tensors. HF's stored `embed_positions` table is derived (Whisper
+sinusoids) and is recomputed rather than loaded.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from speechserve.checkpoints.layout import CheckpointLayout
+from speechserve.checkpoints.safetensors_io import describe_mismatch, iter_tensors, list_tensors
+from speechserve.checkpoints.voxtral_asr_config import VoxtralASRConfig
+from speechserve.errors import CheckpointError
+from speechserve.models.voxtral_asr import VoxtralASR
+
+Table = tuple[
+    tuple[str, str, tuple[tuple[str, str], ...]], ...
+]  # (checkpoint prefix, module prefix, infixes)
+
+NATIVE_NAMES: Table = (
+    ("mm_whisper_embeddings.tok_embeddings.", "decoder.tok_embeddings.", ()),
+    ("mm_whisper_embeddings.whisper_encoder.", "whisper_encoder.", ()),
+    ("mm_whisper_embeddings.audio_language_projection.", "audio_language_projection.", ()),
+    ("layers.", "decoder.layers.", ()),
+    ("norm.", "decoder.norm.", ()),
+    ("output.", "output.", ()),
+)
+_HF_ENCODER_LAYER = (
+    (".self_attn_layer_norm.", ".attention_norm."),
+    (".self_attn.q_proj.", ".attention.wq."),
+    (".self_attn.k_proj.", ".attention.wk."),
+    (".self_attn.v_proj.", ".attention.wv."),
+    (".self_attn.out_proj.", ".attention.wo."),
+    (".final_layer_norm.", ".ffn_norm."),
+    (".fc1.", ".feed_forward.w1."),
+    (".fc2.", ".feed_forward.w2."),
+)
+_HF_DECODER_LAYER = (
+    (".input_layernorm.", ".attention_norm."),
+    (".post_attention_layernorm.", ".ffn_norm."),
+    (".self_attn.q_proj.", ".attention.wq."),
+    (".self_attn.k_proj.", ".attention.wk."),
+    (".self_attn.v_proj.", ".attention.wv."),
+    (".self_attn.o_proj.", ".attention.wo."),
+    (".mlp.gate_proj.", ".feed_forward.w1."),
+    (".mlp.down_proj.", ".feed_forward.w2."),
+    (".mlp.up_proj.", ".feed_forward.w3."),
+)
+HF_NAMES: Table = (
+    ("language_model.model.embed_tokens.", "decoder.tok_embeddings.", ()),
+    ("language_model.model.layers.", "decoder.layers.", _HF_DECODER_LAYER),
+    ("language_model.model.norm.", "decoder.norm.", ()),
+    ("language_model.lm_head.", "output.", ()),
+    ("audio_tower.conv1.", "whisper_encoder.conv_layers.0.", ()),
+    ("audio_tower.conv2.", "whisper_encoder.conv_layers.1.", ()),
+    ("audio_tower.layers.", "whisper_encoder.transformer.layers.", _HF_ENCODER_LAYER),
+    ("audio_tower.layer_norm.", "whisper_encoder.transformer.norm.", ()),
+    ("multi_modal_projector.linear_1.", "audio_language_projection.0.", ()),
+    ("multi_modal_projector.linear_2.", "audio_language_projection.2.", ()),
+)
+HF_DERIVED = {"audio_tower.embed_positions.weight"}  # Whisper sinusoids, recomputed
+HF_TIED_HEAD = "language_model.lm_head.weight"  # may be written even when tied; then ignored
+HF_INDEX = "model.safetensors.index.json"
+
+
+def _rename(name: str, table: Table, to_module: bool) -> str | None:
+    for ckpt_prefix, module_prefix, infixes in table:
+        src, dst = (ckpt_prefix, module_prefix) if to_module else (module_prefix, ckpt_prefix)
+        if name.startswith(src):
+            rest = name[len(src) :]
+            for ckpt_infix, module_infix in infixes:
+                a, b = (ckpt_infix, module_infix) if to_module else (module_infix, ckpt_infix)
+                if a in rest:
+                    rest = rest.replace(a, b, 1)
+                    break
+            return dst + rest
+    return None
+
+
+def module_name(ckpt_name: str, fmt: str) -> str | None:
+    """The :class:`VoxtralASR` parameter a checkpoint tensor fills (None: no such parameter)."""
+    return _rename(ckpt_name, NATIVE_NAMES if fmt == "mistral" else HF_NAMES, to_module=True)
+
+
+def checkpoint_name(module: str, fmt: str) -> str:
+    """The checkpoint tensor name (layout ``fmt``) that fills a :class:`VoxtralASR` parameter."""
+    name = _rename(module, NATIVE_NAMES if fmt == "mistral" else HF_NAMES, to_module=False)
+    if name is None:
+        raise KeyError(module)
+    return name
+
+
+def hf_to_native_rope(w: torch.Tensor, n_heads: int) -> torch.Tensor:
+    """Split-half (HF) q/k rows → interleaved (native) rows, per head: HF row t ↔ native row 2t."""
+    head_dim = w.shape[0] // n_heads
+    return w.reshape(n_heads, 2, head_dim // 2, -1).transpose(1, 2).reshape(w.shape)
+
+
+def native_to_hf_rope(w: torch.Tensor, n_heads: int) -> torch.Tensor:
+    """Inverse of :func:`hf_to_native_rope` (transformers' `permute_for_rope`)."""
+    head_dim = w.shape[0] // n_heads
+    return w.reshape(n_heads, head_dim // 2, 2, -1).transpose(1, 2).reshape(w.shape)
+
+
+def _rope_heads(module: str, cfg: VoxtralASRConfig) -> int | None:
+    if module.startswith("decoder.layers.") and module.endswith(".attention.wq.weight"):
+        return cfg.decoder.n_heads
+    if module.startswith("decoder.layers.") and module.endswith(".attention.wk.weight"):
+        return cfg.decoder.n_kv_heads
+    return None
+
+
+def tensor_files(layout: CheckpointLayout) -> dict[str, Path]:
+    """Checkpoint tensor name → the file holding it, across all shards (checked against the HF index)."""
+    where: dict[str, Path] = {}
+    for path in layout.weights:
+        for name in list_tensors(path):
+            if name in where:
+                raise CheckpointError(f"tensor {name} is in both {where[name].name} and {path.name}")
+            where[name] = path
+    index = layout.root / HF_INDEX
+    if layout.format == "hf" and index.is_file():
+        weight_map = json.loads(index.read_text(encoding="utf-8")).get("weight_map", {})
+        absent = sorted({f for f in weight_map.values() if not (layout.root / f).is_file()})
+        if absent:
+            raise CheckpointError(f"{index} lists shard(s) that do not exist: {absent}")
+        wrong = sorted(n for n, f in weight_map.items() if n not in where or where[n].name != f)
+        if wrong:
+            raise CheckpointError(f"{index} does not match the shards for tensor(s): {wrong[:20]}")
+    return where
+
+
+def load_voxtral_asr_weights(
+    cfg: VoxtralASRConfig, layout: CheckpointLayout, dtype: torch.dtype, device: torch.device
+) -> VoxtralASR:
+    """Build the model and fill it from the checkpoint; CheckpointError lists missing/unexpected tensors."""
+    fmt = layout.format
+    with torch.device("meta"):
+        model = VoxtralASR(cfg)
+    expected = {name: p.shape for name, p in model.state_dict().items()}
+    files = tensor_files(layout)
+    skip = (HF_DERIVED | ({HF_TIED_HEAD} if cfg.decoder.tied_embeddings else set())) if fmt == "hf" else set()
+    targets: dict[str, str] = {}  # checkpoint name → module name
+    unexpected = set()
+    for name in files:
+        target = None if name in skip else module_name(name, fmt)
+        if target in expected:
+            targets[name] = target
+        elif name not in skip:
+            unexpected.add(name)
+    missing = {checkpoint_name(m, fmt) for m in set(expected) - set(targets.values())}
+    if missing or unexpected:
+        raise CheckpointError(describe_mismatch(missing, unexpected, str(layout.root)))
+
+    state: dict[str, torch.Tensor] = {}
+    for path in layout.weights:
+        names = [n for n in targets if files[n] == path]
+        for name, tensor in iter_tensors(path, names):
+            target = targets[name]
+            if tuple(tensor.shape) != tuple(expected[target]):
+                raise CheckpointError(
+                    f"{path}: tensor {name} has shape {tuple(tensor.shape)}, the config implies {tuple(expected[target])}"
+                )
+            heads = _rope_heads(target, cfg) if fmt == "hf" else None
+            if heads is not None:
+                tensor = hf_to_native_rope(tensor, heads)
+            state[target] = tensor.to(device=device, dtype=dtype)
+    model.load_state_dict(state, strict=True, assign=True)
+    model.whisper_encoder.reset_derived_buffers(device)
+    return model.eval().requires_grad_(False)

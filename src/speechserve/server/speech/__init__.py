@@ -1,0 +1,1 @@
+"""The speech (text-to-speech) API family: wire models, serving logic, deliveries, route."""

@@ -1,0 +1,144 @@
+"""Wire models of ``POST /v1/audio/speech``: OpenAI's fields in OpenAI's order, then our extensions.
+
+Unknown fields are accepted (clients written for other servers send their own) and reported back in the
+``X-Ignored-Fields`` header together with the known fields this model cannot use, never silently dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from speechserve.audio import MAX_SPEED, MIN_SPEED
+from speechserve.errors import InvalidRequest
+from speechserve.options import SynthesisOptions
+
+ResponseFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm", "pcm_f32le"]
+StreamFormat = Literal["audio", "sse"]
+Delivery = Literal["file", "audio", "sse"]
+
+MAX_REF_AUDIO_CHARS = 32 * 1024 * 1024
+"""Largest accepted ``ref_audio`` string (base64 of ~24 MB)."""
+UNUSED_FIELDS = ("instructions", "language", "top_p")
+"""Accepted for compatibility but not used by Voxtral TTS (its prompt is text + voice; no token sampling)."""
+
+
+class VoiceObject(BaseModel):
+    """OpenAI's custom-voice form ``{"id": "..."}``; here the id names a preset or an alias."""
+
+    model_config = ConfigDict(extra="ignore")
+    id: str = Field(min_length=1)
+
+
+class CreateSpeechRequest(BaseModel):
+    """Body of ``POST /v1/audio/speech``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str | None = None
+    """Served model name (see ``GET /v1/models``; OpenAI's ``tts-1`` etc. are aliases). Default: the served one."""
+    input: str
+    """Text to speak, at most ``max_input_chars`` (4096) characters; long text is split into segments."""
+    voice: str | VoiceObject | None = None
+    """Preset (``GET /v1/audio/voices``), an alias such as ``alloy``, or ``{"id": ...}``. Default: the model's."""
+    instructions: str | None = None
+    """Style instructions: accepted, not used by Voxtral TTS (reported in ``X-Ignored-Fields``)."""
+    response_format: ResponseFormat = "mp3"
+    """mp3 (default), opus (Ogg), aac (ADTS), flac, wav, pcm (s16le mono), pcm_f32le (float32 LE mono)."""
+    speed: float = Field(1.0, ge=MIN_SPEED, le=MAX_SPEED)
+    """Tempo, 0.25–4.0, applied by pitch-preserving time stretch."""
+    stream_format: StreamFormat | None = None
+    """``audio``: raw audio bytes sent as generated; ``sse``: ``speech.audio.delta``/``done`` events."""
+
+    # ---- extensions -----------------------------------------------------------------------------------------
+    stream: bool | None = None
+    """Without ``stream_format``: ``true`` → SSE (as vLLM-Omni/Mistral), ``false`` → one complete file.
+    Omitted: audio bytes streamed as generated (OpenAI's default ``stream_format=audio``)."""
+    sample_rate: int | None = Field(None, ge=8000, le=48000)
+    """Output sample rate in Hz (resampled from the model's 24 kHz). Default 24000."""
+    seed: int | None = Field(None, ge=0, le=2**63 - 1)
+    """Seed of the flow noise: same seed, same text and voice → identical audio on the same device."""
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    """Scale of the flow-matching noise, the model's only randomness (1 = reference, 0 = deterministic)."""
+    top_p: float | None = Field(None, gt=0.0, le=1.0)
+    """Accepted for compatibility; there is no token sampling to apply it to (reported as ignored)."""
+    max_tokens: int | None = Field(None, ge=1)
+    """Most 80 ms frames (output tokens) in the whole response."""
+    cfg_alpha: float | None = Field(None, ge=0.0, le=10.0)
+    """Classifier-free guidance weight (default 1.2)."""
+    ref_audio: str | None = Field(None, min_length=1, max_length=MAX_REF_AUDIO_CHARS)
+    """Reference recording to clone, base64 or a ``data:`` URL; needs codec-encoder weights."""
+    language: str | None = None
+    """Language hint: accepted, not used (the text and voice decide); reported in ``X-Ignored-Fields``."""
+
+    @field_validator("voice", mode="before")
+    @classmethod
+    def _voice_shape(cls, value: Any) -> Any:
+        if value is None or isinstance(value, str):
+            return value
+        if isinstance(value, dict) and isinstance(value.get("id"), str) and value["id"]:
+            return VoiceObject(id=value["id"])
+        raise ValueError('voice must be a voice name or an object {"id": "<voice name>"}')
+
+    def to_options(self, max_frames: int, first_chunk_frames: int, max_chunk_frames: int) -> SynthesisOptions:
+        """Per-segment synthesis options: ``max_frames`` is the server's per-segment cap."""
+        options = SynthesisOptions(
+            seed=self.seed,
+            max_frames=min(self.max_tokens or max_frames, max_frames),
+            first_chunk_frames=first_chunk_frames,
+            max_chunk_frames=max_chunk_frames,
+        )
+        if self.temperature is not None:
+            options = replace(options, noise_scale=self.temperature)
+        if self.cfg_alpha is not None:
+            options = replace(options, cfg_alpha=self.cfg_alpha)
+        return options
+
+    def voice_name(self) -> str | None:
+        return self.voice.id if isinstance(self.voice, VoiceObject) else self.voice
+
+    def delivery(self) -> Delivery:
+        """How the audio is delivered: a complete ``file``, raw ``audio`` as generated, or ``sse`` events."""
+        if self.stream_format == "sse":
+            if self.stream is False:
+                raise InvalidRequest("stream_format='sse' is a streamed format; drop stream=false", "stream")
+            return "sse"
+        if self.stream_format == "audio":
+            return "file" if self.stream is False else "audio"
+        return {None: "audio", True: "sse", False: "file"}[self.stream]
+
+    def ignored_fields(self) -> list[str]:
+        """Fields sent that have no effect: unused known ones, then unknown extras."""
+        sent = [name for name in UNUSED_FIELDS if getattr(self, name) is not None]
+        return sent + sorted(self.model_extra or {})
+
+
+class SpeechUsage(BaseModel):
+    """Token accounting: prompt tokens in, 80 ms audio frames out."""
+
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+
+
+class SpeechAudioDelta(BaseModel):
+    """SSE event carrying the next piece of the encoded audio, base64."""
+
+    type: Literal["speech.audio.delta"] = "speech.audio.delta"
+    audio: str
+
+
+class SpeechAudioDone(BaseModel):
+    """Final SSE event of a successful stream."""
+
+    type: Literal["speech.audio.done"] = "speech.audio.done"
+    usage: SpeechUsage
+
+
+class SpeechAudioError(BaseModel):
+    """Final SSE event of a stream that failed after it started; ``error`` is OpenAI's error object."""
+
+    type: Literal["speech.audio.error"] = "speech.audio.error"
+    error: dict

@@ -1,0 +1,124 @@
+"""``POST /v1/audio/speech`` logic: validate and plan a request, drive the engine, pick the delivery.
+
+Talks to the engine through :class:`SpeechGeneration`; knows the settings and the metrics; leaves HTTP
+details of each delivery to ``responses.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from functools import partial
+
+from fastapi import Request, Response
+
+from speechserve.audio import decode_base64_audio
+from speechserve.errors import EncoderWeightsMissing, InvalidRequest
+from speechserve.server.metrics import ServerMetrics
+from speechserve.server.settings import ServerSettings
+from speechserve.server.speech import responses
+from speechserve.server.speech.generation import SpeechGeneration, SpeechPlan
+from speechserve.server.speech.protocol import CreateSpeechRequest
+from speechserve.server.state import ModelRegistry, ServedModel
+from speechserve.tts.segmentation import split_text
+from speechserve.tts.voxtral import RefAudio
+
+
+class SpeechService:
+    """Answers speech requests for the models of a registry. Lifetime: the app's lifespan."""
+
+    def __init__(self, settings: ServerSettings, registry: ModelRegistry, metrics: ServerMetrics) -> None:
+        self.settings, self.registry, self.metrics = settings, registry, metrics
+
+    async def create(self, body: CreateSpeechRequest, request: Request) -> Response:
+        model = self.registry.get(body.model)
+        delivery = body.delivery()
+        plan = await self.plan(body, model)
+        gen = SpeechGeneration.submit(model.engine, plan, f"gen-{uuid.uuid4().hex}")
+        self._opened(gen, model)
+        headers = self._headers(gen, body, plan)
+        finish = partial(self._closed, gen, model)
+        if delivery == "file":
+            try:
+                return await responses.complete_file(gen, headers, partial(responses.client_gone, request))
+            finally:
+                finish()
+        try:
+            first, rest = await responses.peek(gen.samples())
+        except BaseException:
+            finish()
+            raise
+        stream = responses.sse_stream if delivery == "sse" else responses.audio_stream
+        return stream(gen, first, rest, headers, finish)
+
+    async def plan(self, body: CreateSpeechRequest, model: ServedModel) -> SpeechPlan:
+        """Validate everything that does not need the engine and decide how to generate."""
+        s, pipeline = self.settings, model.pipeline
+        text = body.input
+        if not text.strip():
+            raise InvalidRequest("input must not be empty", param="input")
+        if len(text) > s.max_input_chars:
+            raise InvalidRequest(
+                f"input is {len(text)} characters long; the limit is {s.max_input_chars}", param="input"
+            )
+        ref_audio = await self._ref_audio(body, model)
+        voice = None if ref_audio is not None else model.voices.resolve(body.voice_name())
+        return SpeechPlan(
+            segments=split_text(text, s.segment_chars),
+            voice=voice,
+            ref_audio=ref_audio,
+            options=body.to_options(s.max_frames, s.first_chunk_frames, s.max_chunk_frames),
+            max_frames=body.max_tokens,
+            speed=body.speed,
+            sample_rate=body.sample_rate or pipeline.sample_rate,
+            response_format=body.response_format,
+            crossfade_samples=round(s.crossfade_ms * pipeline.sample_rate / 1000),
+        )
+
+    async def _ref_audio(self, body: CreateSpeechRequest, model: ServedModel) -> RefAudio | None:
+        if body.ref_audio is None:
+            return None
+        if not model.pipeline.supports_voice_cloning:
+            raise EncoderWeightsMissing()
+        rate = model.pipeline.sample_rate
+        try:
+            samples, _ = await asyncio.to_thread(decode_base64_audio, body.ref_audio, rate)
+        except InvalidRequest as exc:
+            raise InvalidRequest(f"ref_audio: {exc}", param="ref_audio") from exc
+        return samples, rate
+
+    def _headers(self, gen: SpeechGeneration, body: CreateSpeechRequest, plan: SpeechPlan) -> dict[str, str]:
+        headers = {
+            "X-Generation-Id": gen.id,
+            "X-Usage-Input-Tokens": str(gen.usage.input_tokens),
+            "X-Speech-Segments": str(len(plan.segments)),
+        }
+        ignored = body.ignored_fields()
+        if plan.ref_audio is not None and body.voice is not None:
+            ignored.insert(0, "voice")  # ref_audio takes precedence over a preset
+        if ignored:
+            headers["X-Ignored-Fields"] = ", ".join(ignored)
+        return headers
+
+    def _opened(self, gen: SpeechGeneration, model: ServedModel) -> None:
+        model.in_flight[gen.id] = gen
+        self.metrics.in_flight.inc()
+
+    def _closed(self, gen: SpeechGeneration, model: ServedModel) -> None:
+        """Account for a generation once, however its response ended."""
+        if model.in_flight.pop(gen.id, None) is None:
+            return
+        gen.close()
+        m = self.metrics
+        m.in_flight.dec()
+        m.frames.inc(gen.frames)
+        m.audio_seconds.inc(gen.frames * model.pipeline.samples_per_frame / model.pipeline.sample_rate)
+        if gen.cancelled:
+            m.cancelled.inc()
+        if gen.first_audio_at is not None:
+            m.ttfa.observe(gen.first_audio_at - gen.started_at)
+        if gen.finished_at is not None and gen.frames:
+            audio = gen.frames * model.pipeline.samples_per_frame / model.pipeline.sample_rate
+            m.rtf.observe((gen.finished_at - gen.started_at) / audio)
+        if gen.error is not None:
+            m.errors.labels(type="generation_failed").inc()

@@ -1,0 +1,29 @@
+"""``GET /v1/audio/voices``: the served model's presets with language, gender, license and aliases."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from speechserve.server.state import ModelRegistry
+
+router = APIRouter()
+
+
+def _registry(request: Request) -> ModelRegistry:
+    return request.app.state.registry
+
+
+@router.get("/v1/audio/voices")
+async def list_voices(
+    registry: Annotated[ModelRegistry, Depends(_registry)],
+    model: Annotated[
+        str | None, Query(description="model whose voices to list (default: the served one)")
+    ] = None,
+    language: Annotated[str | None, Query(description="only voices of this ISO 639-1 language")] = None,
+) -> dict:
+    """Preset voices with language, gender, license and the aliases that reach them."""
+    catalog = registry.get(model).voices
+    return {"object": "list", "voices": [asdict(v) for v in catalog.list(language)]}

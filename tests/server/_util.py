@@ -1,0 +1,99 @@
+"""Helpers of the server tests: settings, in-process apps, a uvicorn server in a thread, audio decoding."""
+
+from __future__ import annotations
+
+import io
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import av
+import httpx
+import numpy as np
+import openai
+import uvicorn
+from fastapi import FastAPI
+
+from speechserve.server import ServerSettings, create_app
+
+BASE = "http://speechserve.test"
+SPF = 1920  # samples per 80 ms frame at 24 kHz
+
+
+def make_settings(checkpoint: Path, **overrides) -> ServerSettings:
+    """Test settings: short generations (8 frames per segment) unless a test asks for more."""
+    return ServerSettings(**({"model": str(checkpoint), "max_frames": 8} | overrides))
+
+
+@asynccontextmanager
+async def serving(settings: ServerSettings) -> AsyncIterator[FastAPI]:
+    """An app with its lifespan running (model loaded, engine started and warmed up)."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+def http_client(app: FastAPI) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE, timeout=120)
+
+
+def openai_client(app: FastAPI, api_key: str = "sk-test") -> openai.AsyncOpenAI:
+    """The official client, talking to the app in-process; no retries so 429s surface."""
+    return openai.AsyncOpenAI(
+        base_url=f"{BASE}/v1", api_key=api_key, http_client=http_client(app), max_retries=0
+    )
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.02) -> bool:
+    """Poll ``condition`` until true or ``timeout`` seconds pass; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return condition()
+        time.sleep(interval)
+    return True
+
+
+class LiveServer:
+    """A real uvicorn server on a free local port, in a background thread of this process."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=5)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        if not wait_until(lambda: self.server.started or not self.thread.is_alive(), timeout=180):
+            raise TimeoutError("uvicorn did not start within 180 s")
+        if not self.server.started:
+            raise RuntimeError("uvicorn failed to start; see the log above")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=60)
+        self.sock.close()
+
+
+def decode(data: bytes, fmt: str) -> tuple[np.ndarray, int, int]:
+    """Decode a response body with PyAV → (float32 mono samples at 24 kHz, stream rate, channels)."""
+    if fmt == "pcm":
+        return np.frombuffer(data, "<i2").astype(np.float32) / 32768.0, 24000, 1
+    if fmt == "pcm_f32le":
+        return np.frombuffer(data, "<f4").copy(), 24000, 1
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.audio[0]
+        rate, channels = stream.rate, stream.codec_context.channels
+        to_24k = av.AudioResampler(format="flt", layout="mono", rate=24000)
+        frames = [f for frame in container.decode(stream) for f in to_24k.resample(frame)]
+        frames += to_24k.resample(None)
+    samples = [f.to_ndarray().reshape(-1) for f in frames]
+    return (np.concatenate(samples) if samples else np.zeros(0, np.float32)), rate, channels

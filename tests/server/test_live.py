@@ -1,0 +1,115 @@
+"""Over real sockets: audio leaves while it is generated, a client that hangs up cancels its generation,
+and `speechserve serve` runs as a uvicorn subprocess that the openai client talks to."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import openai
+import pytest
+
+from ._util import SPF, LiveServer, decode, make_settings, wait_until
+
+from speechserve.server import create_app  # isort: skip
+
+LONG = 400  # frames per segment on the live server: long enough that only a cancel ends it early
+
+
+@pytest.fixture(scope="module")
+def live(tiny_checkpoint: Path):
+    with LiveServer(create_app(make_settings(tiny_checkpoint, max_frames=LONG))) as server:
+        yield server
+
+
+def _client(url: str, key: str = "sk-test") -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0, timeout=120)
+
+
+def test_first_bytes_arrive_while_the_engine_is_still_generating(live: LiveServer) -> None:
+    model = live.app.state.registry.models[0]
+    with _client(live.url).audio.speech.with_streaming_response.create(
+        model="tts-1",
+        voice="nova",
+        input="Streaming starts right away.",
+        response_format="pcm",
+        extra_body={"seed": 2, "max_tokens": 60},
+    ) as response:
+        chunks = response.iter_bytes()
+        first = next(chunks)
+        gen = model.in_flight[response.headers["x-generation-id"]]
+        frames_at_first_byte = gen.streams[0].usage.output_tokens
+        running_at_first_byte = model.engine.stats().running
+        rest = b"".join(chunks)
+    assert first and running_at_first_byte == 1
+    assert frames_at_first_byte < gen.frames, (frames_at_first_byte, gen.frames)
+    assert len(first) + len(rest) == gen.frames * SPF * 2  # and the whole utterance did arrive
+
+
+def test_client_disconnect_cancels_the_generation(live: LiveServer) -> None:
+    model = live.app.state.registry.models[0]
+    metrics = live.app.state.metrics.registry
+    before = metrics.get_sample_value("speechserve_speech_cancelled_total")
+    with _client(live.url).audio.speech.with_streaming_response.create(
+        model="tts-1", voice="nova", input="Nobody will listen to the end.", response_format="mp3"
+    ) as response:
+        next(response.iter_bytes())
+        gen = model.in_flight[response.headers["x-generation-id"]]
+    # leaving the block closes the connection mid-stream
+    assert wait_until(lambda: gen.closed and model.engine.stats().running == 0, timeout=60)
+    assert gen.cancelled and gen.finished_at is None
+    assert gen.streams[0].usage.output_tokens < LONG  # the engine stopped early, not at its frame cap
+    assert metrics.get_sample_value("speechserve_speech_cancelled_total") == before + 1
+    assert not model.in_flight
+
+
+def _started_url(proc: subprocess.Popen, lines: queue.Queue, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            line = lines.get(timeout=0.5)
+        except queue.Empty:
+            continue
+        seen.append(line)
+        if m := re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", line):
+            return m.group(1)
+    raise AssertionError("server did not start:\n" + "".join(seen))
+
+
+def test_speechserve_serve_in_a_subprocess(tiny_checkpoint: Path) -> None:
+    env = os.environ | {
+        "SPEECHSERVE_MAX_FRAMES": "6",
+        "SPEECHSERVE_API_KEYS": "sk-a,sk-b",
+        "PYTHONUNBUFFERED": "1",
+    }
+    cmd = [sys.executable, "-m", "speechserve", "serve", "--model", str(tiny_checkpoint), "--port", "0"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in proc.stderr], daemon=True).start()  # type: ignore[union-attr]
+    try:
+        url = _started_url(proc, lines, timeout=240)
+        audio = _client(url, "sk-b").audio.speech.create(
+            model="tts-1", voice="nova", input="Hello from a real server.", response_format="flac"
+        )
+        samples, rate, channels = decode(audio.content, "flac")
+        assert (rate, channels) == (24000, 1)
+        assert 0 < len(samples) <= 6 * SPF and len(samples) % SPF == 0
+        with pytest.raises(openai.AuthenticationError):
+            _client(url, "sk-wrong").models.list()
+        assert [m.id for m in _client(url, "sk-a").models.list().data] == [str(tiny_checkpoint)]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=30)
+    assert proc.returncode == 0
