@@ -85,12 +85,12 @@ class GraphedRunner:
         graph.replay()
 
     @torch.inference_mode()
-    def decode(self, slots: torch.Tensor, positions: torch.Tensor, embeds: torch.Tensor) -> torch.Tensor:
-        n = slots.shape[0]
+    def decode(self, slots: list[int], positions: list[int], embeds: torch.Tensor) -> torch.Tensor:
+        n = len(slots)
         b = self._bucket(n)
-        b.slots[:n].copy_(slots)
+        b.slots[:n].copy_(torch.tensor(slots))
         b.slots[n:].fill_(self.runner.scratch_slot)
-        b.positions[:n].copy_(positions)
+        b.positions[:n].copy_(torch.tensor(positions))
         b.positions[n:].zero_()
         b.embeds[:n].copy_(embeds)
         self._run(b, "decode", lambda: self._decode_static(b))

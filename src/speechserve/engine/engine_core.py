@@ -254,10 +254,8 @@ class EngineCore:
             return
         seqs = [s for s, _ in cont]
         codes = torch.stack([c for _, c in cont])
-        dev = self.runner.device
-        slots = torch.tensor([s.slot for s in seqs], device=dev)
-        positions = torch.tensor([s.position for s in seqs], device=dev)
         embeds = self._timed("model_seconds", self.runner.embed_frames, codes)
+        slots, positions = [s.slot for s in seqs], [s.position for s in seqs]
         hidden = self._timed("model_seconds", self.hot.decode, slots, positions, embeds)
         for seq, h in zip(seqs, hidden, strict=True):
             seq.hidden = h

@@ -26,13 +26,21 @@ class TTSModelRunner:
     def prefill(self, slot: int, embeds: torch.Tensor, start: int) -> torch.Tensor:
         """Feed prompt embeddings [L, dim] at positions start..start+L of ``slot``; return the last hidden [dim]."""
         positions = torch.arange(start, start + embeds.shape[0], device=self.device)[None]
-        step = CacheStep.build(torch.tensor([slot], device=self.device), positions)
+        step = CacheStep.build(
+            torch.tensor([slot], device=self.device), positions, start + embeds.shape[0], slot
+        )
         return self.model.backbone(embeds[None].to(self.dtype), self.cache, step)[0, -1]
 
     @torch.inference_mode()
-    def decode(self, slots: torch.Tensor, positions: torch.Tensor, embeds: torch.Tensor) -> torch.Tensor:
+    def decode(self, slots: list[int], positions: list[int], embeds: torch.Tensor) -> torch.Tensor:
         """One position for each of B sequences: embeds [B, dim] at positions [B] → hidden [B, dim]."""
-        step = CacheStep.build(slots, positions[:, None])
+        consecutive = slots == list(range(slots[0], slots[0] + len(slots)))
+        step = CacheStep.build(
+            torch.tensor(slots, device=self.device),
+            torch.tensor(positions, device=self.device)[:, None],
+            max(positions) + 1,
+            slots[0] if consecutive else None,
+        )
         return self.model.backbone(embeds[:, None], self.cache, step)[:, 0]
 
     @torch.inference_mode()

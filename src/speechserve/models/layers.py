@@ -62,14 +62,24 @@ class CacheStep:
     slots: torch.Tensor  # [B] long
     positions: torch.Tensor  # [B, L] long
     kv_len: int
-    mask: torch.Tensor  # [B, 1, L, kv_len] bool, True = may attend
+    mask: torch.Tensor | None  # [B, 1, L, kv_len] bool, True = may attend; None = every key visible
+    first_slot: int | None = (
+        None  # rows occupy slots first_slot … first_slot+B−1: reads are views, not gathers
+    )
 
     @staticmethod
-    def build(slots: torch.Tensor, positions: torch.Tensor, kv_len: int | None = None) -> CacheStep:
+    def build(
+        slots: torch.Tensor, positions: torch.Tensor, kv_len: int | None = None, first_slot: int | None = None
+    ) -> CacheStep:
+        """``kv_len`` defaults to the last position + 1 (a host sync; pass it when it is known on the host)."""
         kv_len = int(positions.max()) + 1 if kv_len is None else kv_len
+        if first_slot is not None and positions.shape == (1, 1):
+            return CacheStep(
+                slots, positions, kv_len, None, first_slot
+            )  # one query at the end: sees everything
         keys = torch.arange(kv_len, device=positions.device)
         mask = keys[None, None, None, :] <= positions[:, None, :, None]
-        return CacheStep(slots, positions, kv_len, mask)
+        return CacheStep(slots, positions, kv_len, mask, first_slot)
 
 
 class KVCache:
@@ -114,6 +124,11 @@ class KVCache:
         rows = step.slots[:, None]
         self.k[rows, :, step.positions] = k.transpose(1, 2)
         self.v[rows, :, step.positions] = v.transpose(1, 2)
+        if step.first_slot is not None:
+            end = step.first_slot + k.shape[0]
+            return self.k[step.first_slot : end, :, : step.kv_len], self.v[
+                step.first_slot : end, :, : step.kv_len
+            ]
         return self.k[step.slots, :, : step.kv_len], self.v[step.slots, :, : step.kv_len]
 
 
