@@ -139,8 +139,10 @@ class EngineCore:
     def step(self) -> None:
         start = time.perf_counter()
         self._step()
+        took = time.perf_counter() - start
         self.counters.steps += 1
-        self.counters.step_seconds += time.perf_counter() - start
+        self.counters.step_seconds += took
+        self.scheduler.observe_step(took)
 
     def _timed(self, kind: str, fn, *args):  # type: ignore[no-untyped-def]
         start = time.perf_counter()

@@ -5,11 +5,12 @@ Policy (streaming-aware, after VoxServe's lessons):
   most ``prefill_chunk_tokens`` per step, so a long prompt never stalls running streams for long. A new
   request's frame 0 comes straight from its prefill, and its first chunk is decoded in that same step.
 - Decode: every running sequence advances one frame per step (one batched backbone call).
-- Chunking: a stream's first chunk is decoded after ``first_chunk_frames`` frames (default 1 = 80 ms);
-  afterwards a chunk may grow to as many frames as have already been sent (capped at ``max_chunk_frames``),
-  which amortises codec work once the player is ahead — but whenever the stream's slack (audio delivered
-  minus audio played since its first chunk) falls below ``low_slack_seconds``, everything pending is decoded
-  at once. Finished streams flush.
+- Chunking (deadline-aware): a stream's first chunk is decoded after ``first_chunk_frames`` frames
+  (default 1 = 80 ms). Afterwards a chunk may grow toward as many frames as have already been sent (capped at
+  ``max_chunk_frames``), which amortises codec work once the listener is ahead — but only while waiting for
+  the missing frames keeps the listener fed: with slack = audio delivered − audio played since the first
+  chunk, and the measured seconds per engine step, pending frames are decoded now as soon as
+  ``slack − missing_frames × step_seconds < low_slack_seconds``. Finished streams flush.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ class Scheduler:
         self.frame_seconds = frame_seconds
         self.waiting: deque[Sequence] = deque()
         self.running: list[Sequence] = []
+        self.step_seconds = 0.0  # moving average of one engine step's duration
+
+    def observe_step(self, seconds: float) -> None:
+        """Feed the duration of the last step (the deadline policy's estimate of time per frame)."""
+        self.step_seconds = seconds if self.step_seconds == 0.0 else 0.8 * self.step_seconds + 0.2 * seconds
 
     def add(self, seq: Sequence) -> None:
         self.waiting.append(seq)
@@ -70,9 +76,11 @@ class Scheduler:
             return pending
         if seq.n_emitted == 0:
             return pending if pending >= first_chunk_frames else 0
-        if seq.slack(now, self.frame_seconds) < self.low_slack_seconds:
+        target = min(max_chunk_frames, max(first_chunk_frames, seq.n_emitted))
+        if pending >= target:
             return pending
-        return pending if pending >= min(max_chunk_frames, max(first_chunk_frames, seq.n_emitted)) else 0
+        wait = (target - pending) * self.step_seconds
+        return pending if seq.slack(now, self.frame_seconds) - wait < self.low_slack_seconds else 0
 
     def remove_finished(self) -> list[Sequence]:
         done = [s for s in self.running if s.status is Status.FINISHED]
