@@ -1,4 +1,4 @@
-"""The `speechserve` command line: serve (the OpenAI-compatible server), speak, voices."""
+"""The `speechserve` command line: serve (the OpenAI-compatible server), speak, voices, transcribe."""
 
 from __future__ import annotations
 
@@ -104,9 +104,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise ValueError(f"invalid server settings: {problems} (flags or SPEECHSERVE_* variables)") from None
-    resolve_model_dir(
-        settings.model, revision=settings.revision
-    )  # fail (or download) before the server starts
+    for model in settings.model:  # fail (or download) before the server starts
+        resolve_model_dir(model, revision=settings.revision)
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
     return 0
@@ -115,10 +114,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def _add_serve_parser(sub) -> None:
     serve = sub.add_parser(
         "serve",
-        help="run the OpenAI-compatible speech server (/v1/audio/speech)",
+        help="run the OpenAI-compatible server (speech, transcriptions, chat with audio)",
         description="Every option can also be set as an env var: --max-waiting → SPEECHSERVE_MAX_WAITING.",
     )
-    serve.add_argument("--model", help="checkpoint directory or Hugging Face id (or SPEECHSERVE_MODEL)")
+    serve.add_argument(
+        "--model",
+        action="append",
+        help="checkpoint directory or Hugging Face id; repeat to serve several models, e.g. a TTS and an ASR "
+        "model side by side (or SPEECHSERVE_MODEL, comma-separated)",
+    )
     for flag in ("--tokenizer", "--device", "--dtype", "--revision"):
         serve.add_argument(flag, help=f"as for `speak` (SPEECHSERVE_{flag[2:].upper()})")
     serve.add_argument("--host", help="interface to bind (default 127.0.0.1; 0.0.0.0 for all)")
@@ -130,7 +134,9 @@ def _add_serve_parser(sub) -> None:
         help="accepted Bearer key (repeatable; default: no auth)",
     )
     serve.add_argument(
-        "--served-model-name", action="append", help="name clients send as `model` (repeatable)"
+        "--served-model-name",
+        action="append",
+        help="name clients send as `model` (repeatable; with several --model, one per model, in order)",
     )
     serve.add_argument("--default-voice", help="voice for requests that name none")
     serve.add_argument("--max-input-chars", type=int, help="longest accepted input (default 4096)")
@@ -138,6 +144,15 @@ def _add_serve_parser(sub) -> None:
         "--segment-chars", type=int, help="long inputs are split into segments this long (400)"
     )
     serve.add_argument("--max-frames", type=int, help="cap on 80 ms frames per segment (default 2048)")
+    serve.add_argument(
+        "--max-upload-mb", type=float, help="largest audio upload / fetched file, MB (default 25)"
+    )
+    serve.add_argument(
+        "--allowed-local-media-path", help="directory chat requests may read as file:// audio (default: none)"
+    )
+    serve.add_argument(
+        "--asr-max-seq-len", type=int, help="KV positions per speech-to-text request (default 4096)"
+    )
     serve.add_argument("--max-waiting", type=int, help="queued segments before 429 (default 64)")
     serve.add_argument("--max-batch", type=int, help="sequences generated together (default 32)")
     serve.add_argument(

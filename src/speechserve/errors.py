@@ -30,6 +30,25 @@ class UnknownVoice(InvalidRequest):
         self.valid = sorted(valid)
 
 
+class InvalidAudio(InvalidRequest):
+    """Audio input that cannot be used: empty, corrupt, without an audio stream, or not a format FFmpeg
+    reads."""
+
+
+class UnsupportedAudioFormat(InvalidAudio):
+    """Audio in a format the server does not read (an unknown file type or ``input_audio.format``)."""
+
+
+class InputTooLarge(InvalidRequest):
+    """An upload or fetched file is larger than the configured cap (HTTP 413)."""
+
+
+class MediaURLRejected(InvalidRequest):
+    """An audio URL the server refuses to open: a scheme it does not fetch, a ``file://`` path outside the
+    allowed media directory (or no directory allowed at all), or an http(s) host that resolves to a private,
+    loopback, link-local, multicast or reserved address."""
+
+
 class UnsupportedFeature(SpeechServeError):
     """The request is well-formed but this model or checkpoint cannot serve it."""
 
@@ -47,6 +66,13 @@ class EncoderWeightsMissing(UnsupportedFeature):
             "checkpoint (the public Voxtral-4B-TTS-2603 release ships only the decoder); use a preset voice.",
             param="ref_audio",
         )
+
+
+class UnsupportedTask(UnsupportedFeature):
+    """The requested model is served but cannot do this task (e.g. transcription on a TTS model)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, param="model")
 
 
 class CheckpointError(SpeechServeError):

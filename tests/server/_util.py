@@ -97,3 +97,32 @@ def decode(data: bytes, fmt: str) -> tuple[np.ndarray, int, int]:
         frames += to_24k.resample(None)
     samples = [f.to_ndarray().reshape(-1) for f in frames]
     return (np.concatenate(samples) if samples else np.zeros(0, np.float32)), rate, channels
+
+
+ASR_RATE = 16000
+
+
+def noise(seconds: float, seed: int = 0, rate: int = ASR_RATE) -> np.ndarray:
+    """Quiet white noise: the tiny random models transcribe anything into (random) text."""
+    return (np.random.default_rng(seed).standard_normal(int(seconds * rate)) * 0.1).astype(np.float32)
+
+
+def wav_bytes(seconds: float, seed: int = 0) -> bytes:
+    from speechserve.audio import encode_audio
+
+    return encode_audio(noise(seconds, seed), ASR_RATE, "wav")
+
+
+def stereo_file(seconds: float, rate: int, container: str, codec: str) -> bytes:
+    """Two channels of different noise encoded with PyAV directly (independent of speechserve's encoder)."""
+    x = np.stack([noise(seconds, 1, rate), noise(seconds, 2, rate)])
+    buf = io.BytesIO()
+    with av.open(buf, "w", format=container) as out:
+        stream = out.add_stream(codec, rate=rate, layout="stereo")
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(x.T).reshape(1, -1), format="flt", layout="stereo"
+        )
+        frame.sample_rate = rate
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+    return buf.getvalue()

@@ -16,7 +16,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from ._util import SPF, LiveServer, decode, make_settings, wait_until
+from ._util import SPF, LiveServer, decode, make_settings, wait_until, wav_bytes
 
 from speechserve.server import create_app  # isort: skip
 
@@ -35,7 +35,8 @@ def _client(url: str, key: str = "sk-test") -> openai.OpenAI:
 
 def test_first_bytes_arrive_while_the_engine_is_still_generating(live: LiveServer) -> None:
     model = live.app.state.registry.models[0]
-    with _client(live.url).audio.speech.with_streaming_response.create(
+    client = _client(live.url)  # held: a collected client closes its connections mid-stream
+    with client.audio.speech.with_streaming_response.create(
         model="tts-1",
         voice="nova",
         input="Streaming starts right away.",
@@ -57,7 +58,8 @@ def test_client_disconnect_cancels_the_generation(live: LiveServer) -> None:
     model = live.app.state.registry.models[0]
     metrics = live.app.state.metrics.registry
     before = metrics.get_sample_value("speechserve_speech_cancelled_total")
-    with _client(live.url).audio.speech.with_streaming_response.create(
+    client = _client(live.url)  # held: a collected client closes its connections mid-stream
+    with client.audio.speech.with_streaming_response.create(
         model="tts-1", voice="nova", input="Nobody will listen to the end.", response_format="mp3"
     ) as response:
         next(response.iter_bytes())
@@ -113,3 +115,22 @@ def test_speechserve_serve_in_a_subprocess(tiny_checkpoint: Path) -> None:
             proc.kill()
             proc.wait(timeout=30)
     assert proc.returncode == 0
+
+
+def test_client_leaving_a_transcription_stream_cancels_it(tiny_asr_checkpoint: Path) -> None:
+    app = create_app(make_settings(tiny_asr_checkpoint))
+    with LiveServer(app) as server:
+        model = app.state.registry.models[0]
+        metrics = app.state.metrics.registry
+        client = _client(server.url)  # held: a collected client closes its connections mid-stream
+        with client.audio.transcriptions.with_streaming_response.create(
+            model="whisper-1", file=("a.wav", wav_bytes(2.0)), stream=True, extra_body={"max_tokens": 3000}
+        ) as response:
+            assert next(response.iter_lines()).startswith("data: ")
+            gen = model.in_flight[response.headers["x-generation-id"]]
+        stream = gen.streams[0]
+        assert wait_until(lambda: gen.closed and stream.finish_reason is not None, timeout=60)
+        assert gen.cancelled and gen.completion_tokens < 3000
+        assert stream.finish_reason == "cancelled" and model.engine.stats().running == 0
+        assert metrics.get_sample_value("speechserve_text_cancelled_total") == 1
+        assert not model.in_flight

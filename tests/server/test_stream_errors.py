@@ -14,7 +14,8 @@ from speechserve.engine import AudioStream
 from speechserve.errors import EngineDead
 from speechserve.options import AudioChunk, SynthesisOptions
 from speechserve.server.speech.generation import SpeechGeneration, SpeechPlan
-from speechserve.server.speech.responses import audio_stream, peek, sse_stream
+from speechserve.server.speech.responses import audio_stream, sse_stream
+from speechserve.server.streaming import peek
 
 pytestmark = pytest.mark.anyio
 

@@ -7,12 +7,14 @@ with PyAV; arrays come as ``(samples, sample_rate)``. Channels are averaged and 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
 from speechserve.audio.decode import decode_audio, decode_base64_audio
 from speechserve.audio.resample import resample
-from speechserve.errors import InvalidRequest
+from speechserve.errors import InvalidAudio, InvalidRequest
 
 AudioInput = bytes | bytearray | str | os.PathLike | tuple[np.ndarray, int]
 """An encoded file's bytes, a path to one, or ``(samples, sample_rate)`` with samples [n] or 2-D with the
@@ -50,10 +52,9 @@ def load_audio(
         samples = _from_array(audio[0], audio[1], sample_rate, param)
     elif isinstance(audio, np.ndarray):
         raise InvalidRequest("a bare array has no sample rate: pass (samples, sample_rate)", param)
-    elif isinstance(audio, (bytes, bytearray, memoryview)):
-        samples, _ = decode_audio(bytes(audio), target_rate=sample_rate)
-    elif isinstance(audio, (str, os.PathLike)):
-        samples, _ = decode_audio(audio, target_rate=sample_rate)
+    elif isinstance(audio, (bytes, bytearray, memoryview, str, os.PathLike)):
+        with _blame(param):
+            samples, _ = decode_audio(audio, target_rate=sample_rate)
     else:
         raise InvalidRequest(f"unsupported audio input of type {type(audio).__name__}", param)
     check_duration(len(samples) / sample_rate, max_seconds, param)
@@ -62,14 +63,25 @@ def load_audio(
 
 def load_base64_audio(data: str, sample_rate: int, max_seconds: float | None, param: str) -> np.ndarray:
     """Decode base64 audio (raw or a ``data:`` URL) like :func:`load_audio`."""
-    samples, _ = decode_base64_audio(data, target_rate=sample_rate)
+    with _blame(param):
+        samples, _ = decode_base64_audio(data, target_rate=sample_rate)
     check_duration(len(samples) / sample_rate, max_seconds, param)
     return samples
 
 
+@contextmanager
+def _blame(param: str) -> Iterator[None]:
+    """Name the request field in decoding errors that do not name one."""
+    try:
+        yield
+    except InvalidRequest as exc:
+        exc.param = exc.param or param
+        raise
+
+
 def check_duration(seconds: float, max_seconds: float | None, param: str = "file") -> None:
-    """InvalidRequest for empty audio or audio longer than ``max_seconds``."""
+    """InvalidAudio for empty audio, InvalidRequest for audio longer than ``max_seconds``."""
     if seconds <= 0:
-        raise InvalidRequest("Audio input contains no audio samples", param)
+        raise InvalidAudio("Audio input contains no audio samples", param)
     if max_seconds is not None and seconds > max_seconds:
         raise InvalidRequest(f"audio is {seconds:.1f} s long; the limit is {max_seconds:g} s", param)

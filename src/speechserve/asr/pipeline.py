@@ -11,13 +11,13 @@ import torch
 from speechserve.asr.audio_input import AudioInput, check_duration, load_audio, load_base64_audio
 from speechserve.asr.chat import normalize_messages
 from speechserve.asr.generation import Sampler, generate_tokens
+from speechserve.asr.segments import SegmentText, TranscriptBuilder, windows
 from speechserve.asr.stream import TextStream
 from speechserve.asr.types import (
     DEFAULT_CHAT_MAX_TOKENS,
     DEFAULT_MAX_TOKENS_PER_CHUNK,
     ChatOptions,
     ChatResult,
-    Segment,
     TextDelta,
     Transcription,
     TranscriptionOptions,
@@ -38,6 +38,10 @@ class VoxtralASRPipeline:
     supports_transcription = True
     supports_chat = True
     supports_speech = False
+    supports_translation = False
+    """OpenAI's translations task needs a "translate" prompt; Voxtral's transcription prompt (mistral_common
+    ``TranscriptionRequest`` → ``lang:xx[TRANSCRIBE]``) has only the source language. Ask :meth:`chat` to
+    translate instead (audio + an instruction)."""
 
     def __init__(
         self,
@@ -117,61 +121,38 @@ class VoxtralASRPipeline:
         """Transcribe a whole audio (the joined :meth:`transcribe_stream`)."""
         return self.transcribe_stream(audio, options).result()
 
-    def _windows(self, samples: np.ndarray, opts: TranscriptionOptions) -> list[tuple[float, np.ndarray]]:
-        if not opts.segment_chunks:
-            return [(0.0, samples)]
-        step = self.tokenizer.chunk_samples
-        return [(k / self.sample_rate, samples[k : k + step]) for k in range(0, len(samples), step)]
-
     def _transcribe(
         self, samples: np.ndarray, opts: TranscriptionOptions
     ) -> Generator[TextDelta, None, Transcription]:
-        duration = len(samples) / self.sample_rate
         sampler = Sampler(opts.temperature, opts.top_p, opts.seed)
-        segments: list[Segment] = []
-        text, n_prompt, n_completion = "", 0, 0
-        for index, (start, piece) in enumerate(self._windows(samples, opts)):
+        out = TranscriptBuilder(len(samples) / self.sample_rate, opts.language)
+        chunk = self.tokenizer.chunk_samples
+        for index, (start, end, piece) in enumerate(
+            windows(samples, chunk, self.sample_rate, opts.segment_chunks)
+        ):
             prompt = self.tokenizer.encode_transcription(piece, opts.language)
-            n_chunks = sum(len(a) for a in prompt.audios) // self.tokenizer.chunk_samples
-            cap = self._budget(len(prompt.ids), opts.max_tokens or DEFAULT_MAX_TOKENS_PER_CHUNK * n_chunks)
-            gen = self._generate(prompt, cap, sampler, index, join_after=text)
-            seg_text, ids, logprobs, finish = yield from gen
-            text += ("" if not seg_text or _joins(text, seg_text) else " ") + seg_text
-            n_prompt, n_completion = n_prompt + len(prompt.ids), n_completion + len(ids) + (finish == "stop")
-            end = (
-                duration if not opts.segment_chunks else min(start + len(piece) / self.sample_rate, duration)
-            )
-            avg = float(np.mean(logprobs)) if logprobs else 0.0
-            segments.append(Segment(index, start, end, seg_text, ids, avg, finish))
-        usage = Usage(duration, n_prompt, n_completion)
-        return Transcription(text, segments, opts.language, duration, usage)
+            cap = self._budget(len(prompt.ids), opts.max_tokens or self.default_max_tokens(prompt))
+            seg = yield from self._generate(prompt, cap, sampler, index, before=out.text)
+            out.add(start, end, seg, len(prompt.ids))
+        return out.result()
+
+    def default_max_tokens(self, prompt: AudioPrompt) -> int:
+        """Generated-token cap of a transcription prompt: 512 per 30 s chunk of audio it carries."""
+        n_chunks = sum(len(a) for a in prompt.audios) // self.tokenizer.chunk_samples
+        return DEFAULT_MAX_TOKENS_PER_CHUNK * max(n_chunks, 1)
 
     def _generate(
-        self, prompt: AudioPrompt, cap: int, sampler: Sampler, segment: int, join_after: str = ""
-    ) -> Generator[TextDelta, None, tuple[str, list[int], list[float], str]]:
-        """Stream one prompt's text; returns (text, ids without EOS, their logprobs, finish reason)."""
+        self, prompt: AudioPrompt, cap: int, sampler: Sampler, segment: int, before: str = ""
+    ) -> Generator[TextDelta, None, SegmentText]:
+        """Stream one prompt's text (joined to ``before``); returns the finished segment."""
         embeds = self.prompt_embeddings(prompt)
-        eos = self.tokenizer.eos_id
-        decoder = self.tokenizer.text_decoder()
-        pieces: list[str] = []
-        ids: list[int] = []
-        logprobs: list[float] = []
-        finish = "length"
-        for step in generate_tokens(self.model, embeds, cap, sampler, frozenset({eos})):
-            if step.id == eos:
-                finish = "stop"
-                break
-            ids.append(step.id)
-            logprobs.append(step.logprob)
-            delta = decoder.push(step.id)
-            if delta:
-                yield TextDelta(_separator(join_after, pieces, delta) + delta, segment)
-                pieces.append(delta)
-        tail = decoder.flush()
-        if tail:
-            yield TextDelta(_separator(join_after, pieces, tail) + tail, segment)
-            pieces.append(tail)
-        return "".join(pieces), ids, logprobs, finish
+        seg = SegmentText(self.tokenizer, before)
+        for step in generate_tokens(self.model, embeds, cap, sampler, frozenset({seg.eos_id})):
+            if delta := seg.push(step.id, step.logprob):
+                yield TextDelta(delta, segment)
+        if tail := seg.flush():
+            yield TextDelta(tail, segment)
+        return seg
 
     # ---- chat -------------------------------------------------------------------------------------------
 
@@ -205,15 +186,6 @@ class VoxtralASRPipeline:
         self, prompt: AudioPrompt, cap: int, opts: ChatOptions, seconds: float
     ) -> Generator[TextDelta, None, ChatResult]:
         sampler = Sampler(opts.temperature, opts.top_p, opts.seed)
-        text, ids, _, finish = yield from self._generate(prompt, cap, sampler, 0)
-        return ChatResult(text, Usage(seconds, len(prompt.ids), len(ids) + (finish == "stop")), finish)
-
-
-def _joins(before: str, after: str) -> bool:
-    """True when two texts can be concatenated without a space (either side already has whitespace)."""
-    return not before or before[-1].isspace() or after[0].isspace()
-
-
-def _separator(before: str, pieces: list[str], delta: str) -> str:
-    """A space before a segment's first text when it would otherwise run into the previous segment."""
-    return "" if pieces or _joins(before, delta) else " "
+        seg = yield from self._generate(prompt, cap, sampler, 0)
+        usage = Usage(seconds, len(prompt.ids), seg.completion_tokens)
+        return ChatResult(seg.text, usage, seg.finish_reason)

@@ -2,7 +2,8 @@
 
 Anything FFmpeg can demux and decode is accepted (wav, flac, mp3, ogg/opus, aac, m4a, webm, ...). Decoded
 frames are converted to float32 in [-1, 1], optionally mixed down to mono and resampled with soxr.
-Every way a caller's input can be unusable surfaces as :class:`speechserve.errors.InvalidRequest`.
+Every way a caller's input can be unusable surfaces as :class:`speechserve.errors.InvalidRequest` (its
+subclass :class:`~speechserve.errors.InvalidAudio` when the bytes are not usable audio).
 """
 
 from __future__ import annotations
@@ -17,10 +18,16 @@ import av
 import numpy as np
 
 from speechserve.audio.resample import resample
-from speechserve.errors import InvalidRequest
+from speechserve.errors import InvalidAudio, InvalidRequest
 
 # Full-scale divisor and offset of FFmpeg's integer sample formats (planar variants end in "p").
 _INT_SCALE = {"u8": (128.0, 128.0), "s16": (32768.0, 0.0), "s32": (2147483648.0, 0.0), "s64": (2.0**63, 0.0)}
+INPUT_FORMATS = (
+    "aac", "aif", "aiff", "amr", "caf", "flac", "m4a", "mka", "mkv", "mov", "mp3", "mp4", "mpeg", "mpga",
+    "oga", "ogg", "opus", "wav", "weba", "webm", "wma",
+)  # fmt: skip
+"""File types (extensions, and ``input_audio.format`` names) taken as audio; anything FFmpeg decodes works,
+these name the usual ones (OpenAI's list plus common audio containers)."""
 _DATA_URL = re.compile(r"^data:(?P<mime>[^,]*?)(?P<b64>;base64)?,(?P<data>.*)$", re.IGNORECASE | re.DOTALL)
 
 
@@ -44,18 +51,18 @@ def _ffmpeg_reason(exc: Exception) -> str:
 def _open(data: bytes | str | os.PathLike[str]) -> av.container.InputContainer:
     if isinstance(data, (bytes, bytearray, memoryview)):
         if len(data) == 0:
-            raise InvalidRequest("Audio input is empty")
+            raise InvalidAudio("Audio input is empty")
         source: io.BytesIO | str = io.BytesIO(bytes(data))
     else:
         source = os.fspath(data)
         if not os.path.isfile(source):
             raise FileNotFoundError(f"No such audio file: {source!r}")
         if os.path.getsize(source) == 0:
-            raise InvalidRequest(f"Audio file {source!r} is empty")
+            raise InvalidAudio(f"Audio file {source!r} is empty")
     try:
         return av.open(source, "r", metadata_errors="replace")
     except av.FFmpegError as exc:
-        raise InvalidRequest(f"Could not decode audio input: {_ffmpeg_reason(exc)}") from exc
+        raise InvalidAudio(f"Could not decode audio input: {_ffmpeg_reason(exc)}") from exc
 
 
 def decode_audio(
@@ -76,7 +83,7 @@ def decode_audio(
     errors: list[str] = []
     try:
         if not container.streams.audio:
-            raise InvalidRequest("Audio input has no audio stream")
+            raise InvalidAudio("Audio input has no audio stream")
         stream = container.streams.audio[0]
         for packet in container.demux(stream):
             try:
@@ -98,15 +105,15 @@ def decode_audio(
                     )
                 chunks.append(x)
     except av.FFmpegError as exc:
-        raise InvalidRequest(f"Could not decode audio input: {_ffmpeg_reason(exc)}") from exc
+        raise InvalidAudio(f"Could not decode audio input: {_ffmpeg_reason(exc)}") from exc
     finally:
         container.close()
 
     total = sum(c.shape[1] for c in chunks)
     if rate is None or total == 0:
         if errors:
-            raise InvalidRequest(f"Could not decode audio input: {errors[0]}")
-        raise InvalidRequest("Audio input contains no audio samples")
+            raise InvalidAudio(f"Could not decode audio input: {errors[0]}")
+        raise InvalidAudio("Audio input contains no audio samples")
     samples = np.concatenate(chunks, axis=1).T
     if target_rate is not None and target_rate != rate:
         samples = resample(samples, rate, target_rate)
@@ -133,7 +140,7 @@ def decode_base64_audio(s: str, target_rate: int | None = None, mono: bool = Tru
         payload = m.group("data")
     payload = "".join(payload.split())
     if not payload:
-        raise InvalidRequest("Audio input is empty")
+        raise InvalidAudio("Audio input is empty")
     alphabet = b"-_" if ("-" in payload or "_" in payload) else None
     payload += "=" * (-len(payload) % 4)
     try:

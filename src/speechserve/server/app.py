@@ -1,4 +1,4 @@
-"""The app factory: ``create_app(settings)`` wires routes, auth, errors and metrics; the lifespan loads the
+"""The app factory: ``create_app(settings)`` wires routes, auth, errors and metrics; the lifespan loads every
 model, starts its engine and warms it up. Nothing happens at import time.
 """
 
@@ -9,19 +9,24 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import numpy as np
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from speechserve.engine import SpeechRequest
+from speechserve.engine import ASRRequest, SpeechRequest, TTSEngine
 from speechserve.options import SynthesisOptions
 from speechserve.server import metrics, models_router, voices_router
 from speechserve.server.auth import require_api_key
+from speechserve.server.chat import api_router as chat_router
+from speechserve.server.chat.serving import ChatService
 from speechserve.server.errors import install_error_handlers
 from speechserve.server.metrics import RequestCounter, ServerMetrics
 from speechserve.server.settings import ServerSettings
 from speechserve.server.speech import api_router as speech_router
 from speechserve.server.speech.serving import SpeechService
-from speechserve.server.state import ModelRegistry, ServedModel, load_served_model
+from speechserve.server.state import ModelRegistry, ServedModel, load_served_models
+from speechserve.server.transcription import api_router as transcription_router
+from speechserve.server.transcription.serving import TranscriptionService
 
 log = logging.getLogger("speechserve.server")
 
@@ -36,30 +41,48 @@ EXPOSED_HEADERS = [
 
 
 async def warm_up(model: ServedModel) -> None:
-    """One two-frame generation through the engine, so lazy initialisation happens before real traffic."""
-    options = SynthesisOptions(seed=0, max_frames=2)
-    stream = model.engine.submit(SpeechRequest("Warm-up.", model.voices.default, None, options))
-    await stream.collect()
+    """One tiny generation through the engine, so lazy initialisation happens before real traffic."""
+    if isinstance(model.engine, TTSEngine):
+        assert model.voices is not None
+        options = SynthesisOptions(seed=0, max_frames=2)
+        stream = model.engine.submit(SpeechRequest("Warm-up.", model.voices.default, None, options))
+        await stream.collect()
+        return
+    pipeline = model.engine.pipeline
+    silence = np.zeros(pipeline.sample_rate // 10, np.float32)
+    prompt = await asyncio.to_thread(pipeline.tokenizer.encode_transcription, silence, None)
+    async for _ in model.engine.submit(ASRRequest(prompt, max_tokens=2)):
+        pass
+
+
+async def _start(models: list[ServedModel], settings: ServerSettings) -> None:
+    for model in models:
+        model.engine.start()
+        if settings.warmup:
+            await warm_up(model)
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: ServerSettings = app.state.settings
-    log.info("loading %s", settings.model)
-    model = await asyncio.to_thread(load_served_model, settings)
-    model.engine.start()
+    log.info("loading %s", ", ".join(settings.model))
+    models = await asyncio.to_thread(load_served_models, settings)
     try:
-        if settings.warmup:
-            await warm_up(model)
-        registry = ModelRegistry([model])
-        app.state.speech = SpeechService(settings, registry, app.state.metrics)
-        app.state.metrics.watch_engine(model.engine.stats)
+        await _start(models, settings)
+        registry = ModelRegistry(models)
+        metrics = app.state.metrics
+        app.state.speech = SpeechService(settings, registry, metrics)
+        app.state.transcription = TranscriptionService(settings, registry, metrics)
+        app.state.chat = ChatService(settings, registry, metrics)
+        metrics.watch_engines([m.engine.stats for m in models])
         app.state.registry = registry
-        log.info("serving %s as %s", settings.model, ", ".join(model.names))
+        for model in models:
+            log.info("serving %s (%s) as %s", model.id, ", ".join(model.capabilities), ", ".join(model.names))
         yield
     finally:
         app.state.registry = None
-        await asyncio.to_thread(model.engine.stop)
+        for model in models:
+            await asyncio.to_thread(model.engine.stop)
 
 
 def create_app(settings: ServerSettings) -> FastAPI:
@@ -72,7 +95,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.state.registry = None
     install_error_handlers(app)
     auth = [Depends(require_api_key)]
-    routers = [(speech_router.router, auth), (voices_router.router, auth), (models_router.v1, auth)]
+    routers = [(speech_router.router, auth), (transcription_router.router, auth), (chat_router.router, auth)]
+    routers += [(voices_router.router, auth), (models_router.v1, auth)]
     routers += [(models_router.ops, []), (metrics.router, [])]
     for router, dependencies in routers:
         app.include_router(router, dependencies=dependencies)

@@ -20,12 +20,17 @@ from speechserve.errors import (
     CheckpointError,
     EncoderWeightsMissing,
     EngineDead,
+    InputTooLarge,
+    InvalidAudio,
     InvalidRequest,
+    MediaURLRejected,
     ModelNotFound,
     Overloaded,
     SpeechServeError,
     UnknownVoice,
+    UnsupportedAudioFormat,
     UnsupportedFeature,
+    UnsupportedTask,
 )
 
 log = logging.getLogger("speechserve.server")
@@ -48,7 +53,12 @@ class ErrorKind:
 ERROR_TABLE: dict[type[BaseException], ErrorKind] = {
     UnknownVoice: ErrorKind(400, "invalid_request_error", "voice_not_found"),
     EncoderWeightsMissing: ErrorKind(400, "invalid_request_error", "voice_cloning_unavailable"),
+    UnsupportedAudioFormat: ErrorKind(400, "invalid_request_error", "unsupported_format", "file"),
+    InvalidAudio: ErrorKind(400, "invalid_request_error", "invalid_audio", "file"),
+    MediaURLRejected: ErrorKind(400, "invalid_request_error", "invalid_audio_url", "messages"),
+    InputTooLarge: ErrorKind(413, "invalid_request_error", "file_too_large", "file"),
     InvalidRequest: ErrorKind(400, "invalid_request_error", "invalid_value"),
+    UnsupportedTask: ErrorKind(400, "invalid_request_error", "unsupported_task", "model"),
     UnsupportedFeature: ErrorKind(400, "invalid_request_error", "unsupported"),
     AuthenticationFailed: ErrorKind(401, "invalid_request_error", "invalid_api_key"),
     ModelNotFound: ErrorKind(404, "invalid_request_error", "model_not_found", "model"),

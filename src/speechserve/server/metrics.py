@@ -1,7 +1,8 @@
 """Prometheus metrics of one app instance (own registry: two apps in a process never share counters).
 
 ``GET /metrics`` serves: HTTP requests by route and status, errors by type, engine queue depth and running
-sequences, in-flight and cancelled speech requests, time to first audio, real-time factor, audio seconds.
+sequences (all models), in-flight and cancelled speech requests, time to first audio, real-time factor, audio
+seconds; for speech-to-text: in-flight and cancelled requests, audio seconds heard, text tokens generated.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from prometheus_client import (
     generate_latest,
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from speechserve.engine import EngineStats
 
 _TTFA_BUCKETS = (0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 _RTF_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
@@ -55,14 +58,26 @@ class ServerMetrics:
             registry=reg,
         )
         self.audio_seconds = Counter("speechserve_audio_seconds", "Audio generated, seconds", registry=reg)
+        self.text_in_flight = Gauge(
+            "speechserve_text_in_flight", "Transcription and audio-chat requests being answered", registry=reg
+        )
+        self.text_cancelled = Counter(
+            "speechserve_text_cancelled", "Transcription and chat requests stopped early", registry=reg
+        )
+        self.audio_input_seconds = Counter(
+            "speechserve_audio_input_seconds",
+            "Audio heard (transcription and chat inputs), seconds",
+            registry=reg,
+        )
+        self.text_tokens = Counter("speechserve_text_tokens", "Text tokens generated", registry=reg)
         self.frames = Counter(
             "speechserve_output_frames", "80 ms frames generated (output tokens)", registry=reg
         )
 
-    def watch_engine(self, stats: Callable[[], object]) -> None:
-        """Read queue depth from ``stats()`` (an ``EngineStats``) at every scrape."""
-        self.waiting.set_function(lambda: float(stats().waiting))  # type: ignore[attr-defined]
-        self.running.set_function(lambda: float(stats().running))  # type: ignore[attr-defined]
+    def watch_engines(self, stats: list[Callable[[], EngineStats]]) -> None:
+        """Read queue depth, summed over every model's engine, from ``stats()`` at every scrape."""
+        self.waiting.set_function(lambda: float(sum(s().waiting for s in stats)))
+        self.running.set_function(lambda: float(sum(s().running for s in stats)))
 
 
 class RequestCounter:

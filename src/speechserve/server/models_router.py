@@ -1,4 +1,8 @@
-"""``GET /v1/models`` (what is served, OpenAI's shape plus capabilities and license) and ``GET /health``."""
+"""``GET /v1/models`` (what is served, OpenAI's shape plus capabilities and license) and ``GET /health``.
+
+``capabilities`` lists the tasks a model answers: ``speech``, ``transcription``, ``translation``, ``chat``;
+``sample_rate`` is its output rate (speech) or the rate it hears (speech-to-text).
+"""
 
 from __future__ import annotations
 
@@ -20,10 +24,10 @@ def model_card(model: ServedModel) -> dict:
         "owned_by": "speechserve",
         "root": model.pipeline.name or model.id,
         "aliases": model.names[1:],
-        "capabilities": ["speech"],
+        "capabilities": model.capabilities,
         "license": model.license,
         "sample_rate": model.pipeline.sample_rate,
-        "voice_cloning": model.pipeline.supports_voice_cloning,
+        "voice_cloning": bool(getattr(model.pipeline, "supports_voice_cloning", False)),
     }
 
 

@@ -30,7 +30,9 @@ OPENAI_VOICE_ALIASES: dict[str, str] = {
 """OpenAI voice names → Voxtral presets of the same gender and a similar register (all English)."""
 
 OPENAI_MODEL_ALIASES: tuple[str, ...] = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
-"""OpenAI speech model names accepted for the served model, so unmodified clients work."""
+"""OpenAI speech model names accepted for the first served speech model, so unmodified clients work."""
+OPENAI_TRANSCRIPTION_ALIASES: tuple[str, ...] = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe")
+"""OpenAI transcription model names accepted for the first served speech-to-text model."""
 
 CommaList = Annotated[list[str], NoDecode]
 
@@ -40,13 +42,20 @@ class ServerSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SPEECHSERVE_", extra="ignore", validate_default=True)
 
-    # ---- the model --------------------------------------------------------------------------------------------
-    model: str = Field(min_length=1)
-    """Checkpoint to serve: a local directory or a Hugging Face id (looked up in the cache, else downloaded)."""
+    # ---- the models -------------------------------------------------------------------------------------------
+    model: CommaList = Field(min_length=1)
+    """Checkpoints to serve: local directories or Hugging Face ids (looked up in the cache, else downloaded).
+    One string is one model; several: repeat ``--model``, or a JSON list / comma-separated list in
+    ``SPEECHSERVE_MODEL``. Each request is routed by its ``model`` field; the first model able to do a task
+    answers requests that name none."""
     served_model_name: list[str] = []
-    """Names clients use in ``model``; empty: the ``model`` value itself and its last path component."""
+    """Names clients use in ``model``; empty: each ``model`` value itself and its last path component. With
+    one model every name is accepted for it; with several, give exactly one name per model, in order."""
     model_aliases: list[str] = list(OPENAI_MODEL_ALIASES)
-    """Further accepted ``model`` names (OpenAI's by default, so clients that hard-code ``tts-1`` work)."""
+    """Further names of the first speech (TTS) model (OpenAI's by default, so clients that hard-code ``tts-1``
+    work)."""
+    transcription_model_aliases: list[str] = list(OPENAI_TRANSCRIPTION_ALIASES)
+    """Further names of the first speech-to-text model (``whisper-1`` … by default)."""
     tokenizer: str | None = None
     """A ``tekken.json`` to use instead of the checkpoint's own."""
     revision: str | None = None
@@ -87,15 +96,33 @@ class ServerSettings(BaseSettings):
     max_chunk_frames: int = Field(25, ge=1)
     """Streamed chunks grow up to this many frames (fewer, larger chunks: less overhead)."""
 
+    # ---- speech-to-text requests ---------------------------------------------------------------------------------
+    max_upload_mb: float = Field(25.0, gt=0)
+    """Largest audio accepted, in MB (10^6 bytes): a transcription upload, each chat audio part (decoded), a
+    fetched URL or a local file. OpenAI's limit is 25 MB. Larger → 413."""
+    max_audio_seconds: float = Field(1800.0, gt=0)
+    """Longest audio per request, in seconds (all audios of a chat together); longer → 400."""
+    allowed_local_media_path: str | None = None
+    """Directory whose files chat requests may name as ``file://`` audio URLs (symlinks resolved, nothing
+    outside it). None: ``file://`` URLs are refused."""
+    media_fetch_timeout: float = Field(10.0, gt=0)
+    """Seconds allowed to fetch one http(s) audio URL, redirects included."""
+    media_max_redirects: int = Field(3, ge=0)
+    """Redirects followed when fetching an audio URL (each target is checked like the first)."""
+    asr_max_seq_len: int = Field(4096, ge=64)
+    """Positions of one speech-to-text request in the KV cache: prompt (375 per 30 s of audio in a chat;
+    transcription prompts hold one 30 s chunk each) + generated tokens. Longer chat prompts → 400."""
+
     # ---- engine -------------------------------------------------------------------------------------------------------
     max_waiting: int = Field(64, ge=1)
-    """Requests (segments) allowed to wait for a batch slot; one more is answered 429."""
+    """Prompts allowed to wait for a batch slot, per model (a speech segment, a 30 s transcription chunk, a
+    chat); one more is answered 429."""
     max_batch: int = Field(32, ge=1)
-    """Sequences generated together in one engine step."""
+    """Sequences generated together in one engine step, per model (each has its own engine and KV cache)."""
     warmup: bool = True
     """Run one short generation at start-up so the first request does not pay for lazy initialisation."""
 
-    @field_validator("api_keys", "cors_origins", mode="before")
+    @field_validator("model", "api_keys", "cors_origins", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
@@ -118,9 +145,25 @@ class ServerSettings(BaseSettings):
             raise ValueError("max_chunk_frames must be ≥ first_chunk_frames")
         return self
 
-    def model_names(self) -> list[str]:
-        """Every name a request's ``model`` may carry for the served model (first: the canonical one)."""
-        names = list(self.served_model_name)
-        if not names:
-            names = [self.model, self.model.rstrip("/").rsplit("/", 1)[-1]]
-        return list(dict.fromkeys([*names, *self.model_aliases]))
+    @model_validator(mode="after")
+    def _one_name_per_model(self) -> ServerSettings:
+        if len(self.model) > 1 and self.served_model_name and len(self.served_model_name) != len(self.model):
+            raise ValueError(
+                f"served_model_name: {len(self.model)} models need exactly one name each "
+                f"(got {len(self.served_model_name)})"
+            )
+        return self
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1_000_000)
+
+    def model_names(self, index: int = 0) -> list[str]:
+        """The names a request's ``model`` may carry for ``model[index]`` (first: the canonical one), before
+        the OpenAI aliases (given out by task, see ``state.py``)."""
+        ref = self.model[index]
+        if len(self.model) == 1 and self.served_model_name:
+            return list(dict.fromkeys(self.served_model_name))
+        if self.served_model_name:
+            return [self.served_model_name[index]]
+        return list(dict.fromkeys([ref, ref.rstrip("/").rsplit("/", 1)[-1]]))

@@ -1,18 +1,34 @@
-"""What the app serves: each model with its engine and voice catalogue, looked up by request name.
+"""What the app serves: each model with its engine (and, for speech models, voice catalogue), looked up by
+request name and checked for the task a route needs.
 
 Built by the lifespan (``app.py``), read by the routes through ``request.app.state.registry``.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
+from typing import Literal
 
-from speechserve.engine import EngineConfig, TTSEngine
-from speechserve.errors import ModelNotFound, UnsupportedFeature
+from speechserve.asr.pipeline import VoxtralASRPipeline
+from speechserve.engine import ASREngine, EngineConfig, TTSEngine
+from speechserve.errors import ModelNotFound, UnsupportedFeature, UnsupportedTask
 from speechserve.server.settings import ServerSettings
 from speechserve.server.voices import VOXTRAL_TTS_LICENSE, VoiceCatalog
 from speechserve.tts.voxtral import VoxtralTTSPipeline
+
+log = logging.getLogger("speechserve.server")
+
+Task = Literal["speech", "transcription", "translation", "chat"]
+TASK_ROUTES: dict[Task, str] = {
+    "speech": "POST /v1/audio/speech",
+    "transcription": "POST /v1/audio/transcriptions",
+    "translation": "POST /v1/audio/translations",
+    "chat": "POST /v1/chat/completions",
+}
+VOXTRAL_ASR_LICENSE = "Apache-2.0"
+"""License of the Voxtral Mini 3B / Small 24B (2507) weights."""
 
 
 @dataclass
@@ -21,21 +37,31 @@ class ServedModel:
 
     names: list[str]
     """Accepted request ``model`` values; ``names[0]`` is the id ``/v1/models`` shows."""
-    pipeline: VoxtralTTSPipeline
-    engine: TTSEngine
-    voices: VoiceCatalog
+    pipeline: VoxtralTTSPipeline | VoxtralASRPipeline
+    engine: TTSEngine | ASREngine
+    voices: VoiceCatalog | None = None
+    """Preset voices (speech models only)."""
     license: str = VOXTRAL_TTS_LICENSE
     created: int = field(default_factory=lambda: int(time.time()))
     in_flight: dict[str, object] = field(default_factory=dict)
-    """Speech generations being answered, by generation id (for metrics, tests and debugging)."""
+    """Generations being answered, by generation id (for metrics, tests and debugging)."""
 
     @property
     def id(self) -> str:
         return self.names[0]
 
+    def supports(self, task: Task) -> bool:
+        """The pipeline's typed capability (``supports_speech``, ``supports_transcription`` …)."""
+        return bool(getattr(self.pipeline, f"supports_{task}", False))
+
+    @property
+    def capabilities(self) -> list[Task]:
+        return [t for t in TASK_ROUTES if self.supports(t)]
+
 
 class ModelRegistry:
-    """Name → :class:`ServedModel`. The first model is the default for requests that name none."""
+    """Name → :class:`ServedModel`. For each task, the first model able to do it answers requests that
+    name no model."""
 
     def __init__(self, models: list[ServedModel]) -> None:
         self.models = models
@@ -49,23 +75,81 @@ class ModelRegistry:
         names = ", ".join(n for m in self.models for n in m.names)
         raise ModelNotFound(f"The model {name!r} does not exist on this server; valid model names: {names}")
 
+    def for_task(self, name: str | None, task: Task) -> ServedModel:
+        """The model named ``name`` (or the first able to do ``task``), checked for ``task``.
 
-def load_served_model(settings: ServerSettings) -> ServedModel:
-    """Load the checkpoint and build (not start) its engine. Blocking: run it in a worker thread."""
+        ModelNotFound (404) for an unknown name; UnsupportedTask (400) when it cannot do the task.
+        """
+        able = [m for m in self.models if m.supports(task)]
+        if name is None or not name.strip():
+            if not able:
+                raise UnsupportedTask(f"no model on this server supports {TASK_ROUTES[task]}")
+            return able[0]
+        model = self.get(name)
+        if not model.supports(task):
+            can = ", ".join(m.id for m in able) or "none on this server"
+            raise UnsupportedTask(
+                f"The model {name!r} ({type(model.pipeline).__name__}) does not support {TASK_ROUTES[task]}; "
+                f"models that do: {can}"
+            )
+        return model
+
+
+def load_served_models(settings: ServerSettings) -> list[ServedModel]:
+    """Load every checkpoint and build (not start) its engine. Blocking: run it in a worker thread."""
+    models: list[ServedModel] = []
+    for index in range(len(settings.model)):
+        models.append(load_served_model(settings, index))
+    _give_aliases(models, "speech", settings.model_aliases)
+    _give_aliases(models, "transcription", settings.transcription_model_aliases)
+    _drop_duplicate_names(models)
+    return models
+
+
+def load_served_model(settings: ServerSettings, index: int = 0) -> ServedModel:
+    """Load ``settings.model[index]`` and build its engine."""
     import speechserve
 
+    ref = settings.model[index]
     pipeline = speechserve.load(
-        settings.model,
-        device=settings.device,
-        dtype=settings.dtype,
-        tokenizer=settings.tokenizer,
-        revision=settings.revision,
-    )
-    if not isinstance(pipeline, VoxtralTTSPipeline):
-        kind = type(pipeline).__name__
-        raise UnsupportedFeature(f"{settings.model} loads as {kind}; the server serves speech synthesis only")
-    engine = TTSEngine(pipeline, EngineConfig(max_waiting=settings.max_waiting, max_batch=settings.max_batch))
-    voices = VoiceCatalog(
-        pipeline.voices, settings.voice_aliases, settings.default_voice, VOXTRAL_TTS_LICENSE
-    )
-    return ServedModel(settings.model_names(), pipeline, engine, voices)
+        ref, device=settings.device, dtype=settings.dtype, tokenizer=settings.tokenizer, revision=settings.revision
+    )  # fmt: skip
+    names = settings.model_names(index)
+    if isinstance(pipeline, VoxtralTTSPipeline):
+        config = EngineConfig(max_waiting=settings.max_waiting, max_batch=settings.max_batch)
+        voices = VoiceCatalog(
+            pipeline.voices, settings.voice_aliases, settings.default_voice, VOXTRAL_TTS_LICENSE
+        )
+        return ServedModel(names, pipeline, TTSEngine(pipeline, config), voices)
+    if isinstance(pipeline, VoxtralASRPipeline):
+        pipeline.max_audio_seconds = settings.max_audio_seconds
+        config = EngineConfig(
+            max_waiting=settings.max_waiting,
+            max_batch=settings.max_batch,
+            max_seq_len=settings.asr_max_seq_len,
+        )
+        return ServedModel(names, pipeline, ASREngine(pipeline, config), license=VOXTRAL_ASR_LICENSE)
+    raise UnsupportedFeature(f"{ref} loads as {type(pipeline).__name__}, which the server cannot serve")
+
+
+def _give_aliases(models: list[ServedModel], task: Task, aliases: list[str]) -> None:
+    """OpenAI's model names for ``task`` go to the first model that can do it."""
+    for model in models:
+        if model.supports(task):
+            model.names = list(dict.fromkeys([*model.names, *aliases]))
+            return
+
+
+def _drop_duplicate_names(models: list[ServedModel]) -> None:
+    """A name two models share stays with the first (a warning says so)."""
+    taken: set[str] = set()
+    for model in models:
+        clash = [n for n in model.names[1:] if n in taken]
+        if clash:
+            log.warning(
+                "model %s: names already used by another model dropped: %s", model.id, ", ".join(clash)
+            )
+        if model.names[0] in taken:
+            raise ValueError(f"two served models are both called {model.names[0]!r}; set served_model_name")
+        model.names = [n for n in model.names if n not in taken]
+        taken.update(model.names)

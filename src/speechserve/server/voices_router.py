@@ -20,10 +20,11 @@ def _registry(request: Request) -> ModelRegistry:
 async def list_voices(
     registry: Annotated[ModelRegistry, Depends(_registry)],
     model: Annotated[
-        str | None, Query(description="model whose voices to list (default: the served one)")
+        str | None, Query(description="model whose voices to list (default: the first speech model)")
     ] = None,
     language: Annotated[str | None, Query(description="only voices of this ISO 639-1 language")] = None,
 ) -> dict:
     """Preset voices with language, gender, license and the aliases that reach them."""
-    catalog = registry.get(model).voices
+    catalog = registry.for_task(model, "speech").voices
+    assert catalog is not None  # every speech model has one
     return {"object": "list", "voices": [asdict(v) for v in catalog.list(language)]}

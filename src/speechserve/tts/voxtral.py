@@ -20,6 +20,11 @@ RefAudio = bytes | tuple[np.ndarray, int]  # an encoded file, or (mono samples, 
 class VoxtralTTSPipeline:
     """Owns the model, its tokenizer and its voice presets. Lifetime: the process; thread-compatible only."""
 
+    supports_speech = True
+    supports_transcription = False
+    supports_translation = False
+    supports_chat = False
+
     def __init__(
         self,
         model: VoxtralTTS,

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import numpy as np
-from fastapi import Request, Response
+from fastapi import Response
 from starlette.responses import StreamingResponse
-from starlette.types import Receive, Scope, Send
 
 from speechserve.audio import StreamingEncoder, content_type, encode_audio
 from speechserve.server.errors import error_object
@@ -27,32 +25,14 @@ from speechserve.server.speech.protocol import (
     SpeechAudioError,
     SpeechUsage,
 )
+from speechserve.server.streaming import (
+    CLIENT_CLOSED_REQUEST,
+    SSE_HEADERS,
+    ClosingStreamingResponse,
+    sse,
+)
 
 log = logging.getLogger("speechserve.server")
-CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that left before the answer
-
-
-class ClosingStreamingResponse(StreamingResponse):
-    """A streaming response that runs ``on_close`` however it ends (done, failed, client disconnected)."""
-
-    def __init__(self, content: AsyncIterator[bytes], on_close: Callable[[], None], **kwargs) -> None:
-        super().__init__(content, **kwargs)
-        self._on_close = on_close
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            self._on_close()
-            with contextlib.suppress(Exception):
-                await self.body_iterator.aclose()  # type: ignore[attr-defined]
-
-
-async def peek(samples: AsyncIterator[np.ndarray]) -> tuple[np.ndarray | None, AsyncIterator[np.ndarray]]:
-    """Await the first item (errors raised here become HTTP errors) and return it with the rest."""
-    iterator = aiter(samples)
-    first = await anext(iterator, None)
-    return first, iterator
 
 
 async def complete_file(
@@ -114,10 +94,6 @@ def audio_stream(
     return ClosingStreamingResponse(body(), on_close, media_type=media_type, headers=headers)
 
 
-def _sse(event: SpeechAudioDelta | SpeechAudioDone | SpeechAudioError) -> bytes:
-    return f"data: {event.model_dump_json()}\n\n".encode()
-
-
 def sse_stream(
     gen: SpeechGeneration,
     first: np.ndarray | None,
@@ -132,19 +108,14 @@ def sse_stream(
     async def body() -> AsyncIterator[bytes]:
         try:
             async for data in _encoded(first, rest, encoder):
-                yield _sse(SpeechAudioDelta(audio=base64.b64encode(data).decode("ascii")))
+                yield sse(SpeechAudioDelta(audio=base64.b64encode(data).decode("ascii")))
             u = gen.usage
-            yield _sse(SpeechAudioDone(usage=SpeechUsage(**vars(u), total_tokens=u.total_tokens)))
+            yield sse(SpeechAudioDone(usage=SpeechUsage(**vars(u), total_tokens=u.total_tokens)))
         except Exception as exc:
             log.error("speech stream %s failed after it started: %s", gen.id, exc)
-            yield _sse(SpeechAudioError(error=error_object(exc)))
+            yield sse(SpeechAudioError(error=error_object(exc)))
         finally:
             encoder.close()
 
-    headers = headers | {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    headers = headers | SSE_HEADERS
     return ClosingStreamingResponse(body(), on_close, media_type="text/event-stream", headers=headers)
-
-
-async def client_gone(request: Request) -> bool:
-    """True once the client has disconnected (non-blocking)."""
-    return await request.is_disconnected()

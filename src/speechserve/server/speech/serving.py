@@ -20,6 +20,7 @@ from speechserve.server.speech import responses
 from speechserve.server.speech.generation import SpeechGeneration, SpeechPlan
 from speechserve.server.speech.protocol import CreateSpeechRequest
 from speechserve.server.state import ModelRegistry, ServedModel
+from speechserve.server.streaming import client_gone, peek
 from speechserve.tts.segmentation import split_text
 from speechserve.tts.voxtral import RefAudio
 
@@ -31,7 +32,7 @@ class SpeechService:
         self.settings, self.registry, self.metrics = settings, registry, metrics
 
     async def create(self, body: CreateSpeechRequest, request: Request) -> Response:
-        model = self.registry.get(body.model)
+        model = self.registry.for_task(body.model, "speech")
         delivery = body.delivery()
         plan = await self.plan(body, model)
         gen = SpeechGeneration.submit(model.engine, plan, f"gen-{uuid.uuid4().hex}")
@@ -40,11 +41,11 @@ class SpeechService:
         finish = partial(self._closed, gen, model)
         if delivery == "file":
             try:
-                return await responses.complete_file(gen, headers, partial(responses.client_gone, request))
+                return await responses.complete_file(gen, headers, partial(client_gone, request))
             finally:
                 finish()
         try:
-            first, rest = await responses.peek(gen.samples())
+            first, rest = await peek(gen.samples())
         except BaseException:
             finish()
             raise

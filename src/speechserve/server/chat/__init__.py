@@ -1,0 +1,1 @@
+"""The chat API family: ``POST /v1/chat/completions`` with audio content parts."""

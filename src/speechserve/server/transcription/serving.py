@@ -1,0 +1,176 @@
+"""``POST /v1/audio/transcriptions`` and ``/v1/audio/translations`` logic: read the capped upload, validate,
+decode, cut the audio into 30 s prompts, drive the ASR engine, answer in the requested format or as SSE.
+
+Talks to the engine through :class:`TextGeneration`; knows the settings and the metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import PurePath
+
+import numpy as np
+from fastapi import Request, Response
+
+from speechserve.asr import TextDelta, TranscriptionOptions, VoxtralASRPipeline, format_transcription
+from speechserve.asr.segments import windows
+from speechserve.audio.decode import INPUT_FORMATS
+from speechserve.errors import InvalidAudio, UnsupportedAudioFormat, UnsupportedFeature, UnsupportedTask
+from speechserve.server.errors import error_object
+from speechserve.server.metrics import ServerMetrics
+from speechserve.server.settings import ServerSettings
+from speechserve.server.state import TASK_ROUTES, ModelRegistry, ServedModel
+from speechserve.server.streaming import (
+    CLIENT_CLOSED_REQUEST,
+    SSE_DONE,
+    SSE_HEADERS,
+    ClosingStreamingResponse,
+    client_gone,
+    peek,
+    sse,
+)
+from speechserve.server.text_generation import Sampling, TextGeneration, TextPrompt, track
+from speechserve.server.transcription.protocol import (
+    TranscriptionError,
+    TranscriptionRequest,
+    TranscriptionTextDelta,
+    TranscriptionTextDone,
+    TranslationRequest,
+)
+from speechserve.server.uploads import read_form, read_upload, validate_form
+
+log = logging.getLogger("speechserve.server")
+TEXT_MEDIA = {"json": "application/json", "verbose_json": "application/json"}
+
+NO_TRANSLATION = (
+    "cannot translate through its prompt: Voxtral's transcription prompt (lang:xx[TRANSCRIBE]) has no "
+    "translation task, so /v1/audio/translations is not served. Send the audio to POST /v1/chat/completions "
+    "with an instruction such as 'Translate this audio into English.' instead."
+)
+
+
+def decode_upload(pipeline: VoxtralASRPipeline, data: bytes, filename: str) -> np.ndarray:
+    """16 kHz mono samples of an upload; an undecodable file whose extension is not audio is reported as an
+    unsupported format rather than as corrupt."""
+    try:
+        return pipeline.load_audio(data, "file")
+    except InvalidAudio as exc:
+        ext = PurePath(filename).suffix.lower().lstrip(".")
+        if data and ext and ext not in INPUT_FORMATS:
+            raise UnsupportedAudioFormat(
+                f"unsupported file format {ext!r} ({exc}); send audio such as {', '.join(INPUT_FORMATS)}",
+                "file",
+            ) from exc
+        raise
+
+
+def transcription_prompts(
+    pipeline: VoxtralASRPipeline, samples: np.ndarray, opts: TranscriptionOptions
+) -> list[TextPrompt]:
+    """One prompt per 30 s chunk, as the SDK builds them."""
+    out = []
+    for start, end, piece in windows(samples, pipeline.tokenizer.chunk_samples, pipeline.sample_rate, True):
+        prompt = pipeline.tokenizer.encode_transcription(piece, opts.language)
+        out.append(TextPrompt(prompt, start, end, opts.max_tokens or pipeline.default_max_tokens(prompt)))
+    return out
+
+
+class TranscriptionService:
+    """Answers transcription and translation requests. Lifetime: the app's lifespan."""
+
+    def __init__(self, settings: ServerSettings, registry: ModelRegistry, metrics: ServerMetrics) -> None:
+        self.settings, self.registry, self.metrics = settings, registry, metrics
+
+    async def create(self, request: Request) -> Response:
+        cap = self.settings.max_upload_bytes
+        form = await read_form(request, cap)
+        try:
+            body = validate_form(TranscriptionRequest, form)
+            model = self.registry.for_task(body.model, "transcription")
+            opts = self.options(body, model)
+            data, filename = await read_upload(form, cap)
+        finally:
+            await form.close()
+        pipeline: VoxtralASRPipeline = model.pipeline  # type: ignore[assignment]
+        samples = await asyncio.to_thread(decode_upload, pipeline, data, filename)
+        prompts = await asyncio.to_thread(transcription_prompts, pipeline, samples, opts)
+        sampling = Sampling(opts.temperature, opts.top_p, opts.seed)
+        duration = len(samples) / pipeline.sample_rate
+        engine = model.engine
+        gen = TextGeneration.submit(engine, f"trsc-{uuid.uuid4().hex}", prompts, sampling, duration, opts.language)  # type: ignore[arg-type]  # fmt: skip
+        finish = track(gen, model, self.metrics)
+        headers = {"X-Generation-Id": gen.id}
+        if ignored := body.ignored_fields():
+            headers["X-Ignored-Fields"] = ", ".join(ignored)
+        if not body.stream:
+            try:
+                return await self._whole(gen, body, headers, request)
+            finally:
+                finish()
+        try:
+            first, rest = await peek(gen.deltas())
+        except BaseException:
+            finish()
+            raise
+        return ClosingStreamingResponse(
+            _events(gen, first, rest), finish, media_type="text/event-stream", headers=headers | SSE_HEADERS
+        )
+
+    def options(self, body: TranscriptionRequest, model: ServedModel) -> TranscriptionOptions:
+        """Validate everything that needs no audio: sampling, language, timestamp granularities."""
+        if "word" in (body.timestamp_granularities or []):
+            raise UnsupportedFeature(
+                "timestamp_granularities: Voxtral gives no word timings; use 'segment' (one segment per 30 s "
+                "chunk of audio, timed by the chunk boundaries)",
+                "timestamp_granularities",
+            )
+        opts = body.to_options()
+        model.pipeline.tokenizer.check_language(opts.language)  # type: ignore[union-attr]
+        return opts
+
+    async def translate(self, request: Request) -> Response:
+        """Every served model answers 400 with its reason (404 for an unknown model)."""
+        form = await read_form(request, self.settings.max_upload_bytes)
+        try:
+            body = validate_form(TranslationRequest, form)
+        finally:
+            await form.close()
+        model = self.registry.get(body.model) if body.model else self.registry.models[0]
+        if model.supports("chat"):
+            raise UnsupportedTask(f"The model {model.id!r} {NO_TRANSLATION}")
+        raise UnsupportedTask(f"The model {model.id!r} does not support {TASK_ROUTES['translation']}")
+
+    @staticmethod
+    async def _whole(
+        gen: TextGeneration, body: TranscriptionRequest, headers: dict[str, str], request: Request
+    ) -> Response:
+        async for _ in gen.deltas():
+            if await client_gone(request):
+                gen.close()
+                return Response(status_code=CLIENT_CLOSED_REQUEST)
+        text = format_transcription(gen.result(), body.response_format, body.temperature)
+        media = TEXT_MEDIA.get(body.response_format, "text/plain; charset=utf-8")
+        return Response(text, media_type=media, headers=headers)
+
+
+def _delta_event(d: TextDelta) -> bytes:
+    return sse(TranscriptionTextDelta(delta=d.text, segment_id=d.segment))
+
+
+async def _events(
+    gen: TextGeneration, first: TextDelta | None, rest: AsyncIterator[TextDelta]
+) -> AsyncIterator[bytes]:
+    """``transcript.text.delta`` … ``transcript.text.done`` (or a final ``error`` event), then ``[DONE]``."""
+    try:
+        if first is not None:
+            yield _delta_event(first)
+        async for delta in rest:
+            yield _delta_event(delta)
+        yield sse(TranscriptionTextDone.of(gen.result()))
+    except Exception as exc:
+        log.error("transcription stream %s failed after it started: %s", gen.id, exc)
+        yield sse(TranscriptionError(error=error_object(exc)))
+    yield SSE_DONE
