@@ -157,3 +157,17 @@ def test_slot_pool_and_budget() -> None:
     assert slot_bytes(cfg, 4096, 2) == 2 * 26 * 8 * 128 * 4096 * 2  # ≈ 436 MB per sequence in bf16
     assert slots_for_budget(cfg, 4096, 2, 40 * 2**30, cap=512) == 98
     assert slots_for_budget(cfg, 4096, 2, 1, cap=512) == 1
+
+
+def test_ignore_end_forces_the_frame_count(tiny_tts) -> None:
+    core = EngineCore(tiny_tts, EngineConfig(max_batch=2))
+    natural, _ = _submit(core, SpeechRequest("Hi.", options=SynthesisOptions(seed=0, max_frames=60)))
+    forced, sink = _submit(
+        core, SpeechRequest("Hi.", options=SynthesisOptions(seed=0, max_frames=60, ignore_end=True))
+    )
+    while core.has_work:
+        core.step()
+    assert natural.finish_reason == "end" and len(natural.frames) < 60  # this seed stops early on its own
+    assert forced.finish_reason == "length" and len(forced.frames) == 60
+    assert torch.equal(torch.stack(forced.frames[: len(natural.frames)]), torch.stack(natural.frames))
+    assert sum(c.n_frames for c in sink.chunks) == 60

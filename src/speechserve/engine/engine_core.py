@@ -215,6 +215,7 @@ class EngineCore:
         for seq, row in zip(ready, host, strict=True):
             seq.hidden = None
             if int(row[0]) == END_AUDIO_CODE and seq.request.options.ignore_end:
+                row = row.clone()
                 row[0] = END_AUDIO_CODE + 1  # forced-length benchmark runs: continue with a real code
             elif int(row[0]) == END_AUDIO_CODE:
                 seq.status, seq.finish_reason = Status.FINISHED, "end"
