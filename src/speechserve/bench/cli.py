@@ -29,7 +29,7 @@ def _hardware(device: torch.device) -> str:
 
 def cmd_bench_offline(args: argparse.Namespace) -> int:
     import speechserve
-    from speechserve.bench.offline import TEXT_500, bare_model_seconds, run_point
+    from speechserve.bench.offline import TEXT_500, engine_vs_bare, median_point, run_point
     from speechserve.testing.checkpoint import write_random_checkpoint
 
     model = args.model
@@ -41,20 +41,22 @@ def cmd_bench_offline(args: argparse.Namespace) -> int:
     pipe = speechserve.load(model, device=args.device, dtype=args.dtype)
     text = args.text or TEXT_500
     print(f"# offline sweep: {args.model or 'random ' + args.preset} on {_hardware(pipe.device)}, "
-          f"dtype {pipe.model.backbone.norm.weight.dtype}, {args.frames} frames/request, {len(text)}-char prompt")  # fmt: skip
+          f"dtype {pipe.model.backbone.norm.weight.dtype}, {args.frames} frames/request, {len(text)}-char prompt, "
+          f"medians of {args.repeats} runs")  # fmt: skip
     print("| concurrency | TTFA p50 ms | TTFA p95 ms | RTF p50 | RTF p95 | audio s/s | frames/s | weight GB/s | engine overhead % |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|")
     points = []
     for c in args.concurrency:
-        p = run_point(pipe, c, args.frames, text, args.max_seq_len)
+        p = median_point(
+            [run_point(pipe, c, args.frames, text, args.max_seq_len) for _ in range(args.repeats)]
+        )
         points.append(p)
         print(f"| {c} | {p.ttfa_p50_ms:.1f} | {p.ttfa_p95_ms:.1f} | {p.rtf_p50:.3f} | {p.rtf_p95:.3f} | "
               f"{p.audio_seconds_per_second:.2f} | {p.frames_per_second:.1f} | {p.weight_gb_per_second:.2f} | {p.overhead_pct:.1f} |", flush=True)  # fmt: skip
     if 1 in args.concurrency:
-        bare = min(bare_model_seconds(pipe, args.frames, text) for _ in range(3))
-        one = next(p for p in points if p.concurrency == 1)
-        print(f"\nconcurrency 1: engine wall {one.wall_seconds:.3f} s vs bare model loop {bare:.3f} s "
-              f"(+{100 * (one.wall_seconds - bare) / bare:.1f} %)")  # fmt: skip
+        eng, bare = engine_vs_bare(pipe, args.frames, text, args.repeats)
+        print(f"\none request, same chunk schedule, medians of {args.repeats} interleaved runs: engine {eng:.3f} s "
+              f"vs bare model loop {bare:.3f} s ({100 * (eng - bare) / bare:+.1f} %)")  # fmt: skip
     base = next((p for p in points if p.concurrency == 1), None)
     if base:
         for p in points:
@@ -95,6 +97,7 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     off.add_argument("--device")
     off.add_argument("--dtype")
     off.add_argument("--threads", type=int, help="torch CPU threads")
+    off.add_argument("--repeats", type=int, default=3, help="runs per point; every figure is their median")
     off.set_defaults(func=cmd_bench_offline)
     http = bsub.add_parser("http", help="Poisson load against a running server, VoxServe's TTFA/viability")
     http.add_argument("--url", default="http://127.0.0.1:8000")

@@ -8,6 +8,7 @@ weight bandwidth (bytes of weights each step must read × steps / wall), and the
 
 from __future__ import annotations
 
+import statistics
 import time
 from dataclasses import dataclass
 
@@ -107,6 +108,12 @@ def run_point(
     )  # fmt: skip
 
 
+def median_point(points: list[SweepPoint]) -> SweepPoint:
+    """Field-wise median of repeated runs of one concurrency."""
+    fields = SweepPoint.__dataclass_fields__
+    return SweepPoint(**{f: statistics.median(getattr(p, f) for p in points) for f in fields})  # type: ignore[arg-type]
+
+
 def _warm(core: EngineCore, pipe: VoxtralTTSPipeline) -> None:
     sink = ListSink()
     req = SpeechRequest("Warm up.", options=SynthesisOptions(seed=0, max_frames=4, ignore_end=True))
@@ -132,3 +139,22 @@ def bare_model_seconds(pipe: VoxtralTTSPipeline, frames: int, text: str) -> floa
             ((_, state),) = stage.decode([(state, torch.stack(codes[emitted:]))])
             emitted = len(codes)
     return time.perf_counter() - start
+
+
+def engine_vs_bare(pipe: VoxtralTTSPipeline, frames: int, text: str, repeats: int) -> tuple[float, float]:
+    """Median seconds for one request through the engine and through the bare loop, interleaved run by run.
+
+    The engine runs with the bare loop's fixed chunk schedule (no wall-clock slack policy), so both do the
+    same model and codec work and the difference is the engine's own cost."""
+    engine, bare = [], []
+    for _ in range(repeats):
+        core = EngineCore(pipe, EngineConfig(max_batch=1, max_seq_len=1024, low_slack_seconds=float("-inf")))
+        _warm(core, pipe)
+        start = time.perf_counter()
+        req = SpeechRequest(text, options=SynthesisOptions(seed=0, max_frames=frames, ignore_end=True))
+        core.add(core.make_sequence(req, ListSink(), pipe.prompt(req.text)))
+        while core.has_work:
+            core.step()
+        engine.append(time.perf_counter() - start)
+        bare.append(bare_model_seconds(pipe, frames, text))
+    return statistics.median(engine), statistics.median(bare)
