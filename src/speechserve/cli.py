@@ -156,6 +156,10 @@ def _add_serve_parser(sub) -> None:
     serve.add_argument("--max-waiting", type=int, help="queued segments before 429 (default 64)")
     serve.add_argument("--max-batch", type=int, help="sequences generated together (default 32)")
     serve.add_argument(
+        "--eager", action="store_const", const=True, help="no CUDA graphs / static shapes (debugging, parity)"
+    )
+    serve.add_argument("--cpu-threads", type=int, help="torch threads on CPU (default: cores − 1)")
+    serve.add_argument(
         "--cors-origin", dest="cors_origins", action="append", help="allowed CORS origin (repeatable)"
     )
     serve.add_argument("--log-level", help="debug, info, warning, error (default info)")

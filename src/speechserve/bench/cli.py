@@ -69,7 +69,7 @@ def cmd_bench_http(args: argparse.Namespace) -> int:
 
     from speechserve.bench.http_load import run_sweep
 
-    asyncio.run(run_sweep(args.url, args.rate, args.duration, args.seed, args.model_name, args.voice, args.text, args.api_key, args.burstiness))  # fmt: skip
+    asyncio.run(run_sweep(args.url, args.rate, args.duration, args.seed, args.model_name, args.voice, args.text, args.api_key, args.burstiness, args.max_tokens))  # fmt: skip
     return 0
 
 
@@ -109,6 +109,7 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     http.add_argument("--voice", default="casual_male")
     http.add_argument("--text", default=None)
     http.add_argument("--api-key", default=None)
+    http.add_argument("--max-tokens", type=int, default=250, help="frames per request (250 = 20 s of audio)")
     http.set_defaults(func=cmd_bench_http)
 
     dev = sub.add_parser("dev", help="developer tools")

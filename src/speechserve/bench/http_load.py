@@ -75,9 +75,11 @@ async def run_rate(
 
 async def run_sweep(
     url: str, rates: list[float], duration: float, seed: int, model: str | None, voice: str, text: str | None,
-    api_key: str | None, burstiness: float,
+    api_key: str | None, burstiness: float, max_tokens: int | None = None,
 ) -> list[dict]:  # fmt: skip
     body = {"input": text or TEXT_500, "voice": voice, "response_format": "pcm", "stream_format": "audio"}
+    if max_tokens:
+        body["max_tokens"] = max_tokens  # frames: bounds each request (random weights rarely say END)
     if model:
         body["model"] = model
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}

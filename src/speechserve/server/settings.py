@@ -119,6 +119,12 @@ class ServerSettings(BaseSettings):
     chat); one more is answered 429."""
     max_batch: int = Field(32, ge=1)
     """Sequences generated together in one engine step, per model (each has its own engine and KV cache)."""
+    eager: bool = False
+    """Turn off CUDA graphs and every static-shape optimisation (debugging, parity checks)."""
+    cpu_threads: int | None = Field(None, ge=1)
+    """Torch intra-op threads when serving on CPU. Default: one fewer than the cores (at least 1), so the
+    HTTP event loop keeps a core; on a 2-core machine two OpenMP threads plus the event loop oversubscribe
+    the CPU and stall every parallel region (measured 5× slower per frame)."""
     warmup: bool = True
     """Run one short generation at start-up so the first request does not pay for lazy initialisation."""
 

@@ -106,17 +106,31 @@ def load_served_models(settings: ServerSettings) -> list[ServedModel]:
     return models
 
 
+def _set_cpu_threads(settings: ServerSettings) -> None:
+    """Leave the event loop a core when generating on the CPU (see ``ServerSettings.cpu_threads``)."""
+    import os
+
+    import torch
+
+    if settings.device not in (None, "cpu") or (settings.device is None and torch.cuda.is_available()):
+        return
+    torch.set_num_threads(settings.cpu_threads or max(1, (os.cpu_count() or 2) - 1))
+
+
 def load_served_model(settings: ServerSettings, index: int = 0) -> ServedModel:
     """Load ``settings.model[index]`` and build its engine."""
     import speechserve
 
     ref = settings.model[index]
+    _set_cpu_threads(settings)
     pipeline = speechserve.load(
         ref, device=settings.device, dtype=settings.dtype, tokenizer=settings.tokenizer, revision=settings.revision
     )  # fmt: skip
     names = settings.model_names(index)
     if isinstance(pipeline, VoxtralTTSPipeline):
-        config = EngineConfig(max_waiting=settings.max_waiting, max_batch=settings.max_batch)
+        config = EngineConfig(
+            max_waiting=settings.max_waiting, max_batch=settings.max_batch, eager=settings.eager
+        )
         voices = VoiceCatalog(
             pipeline.voices, settings.voice_aliases, settings.default_voice, VOXTRAL_TTS_LICENSE
         )
@@ -127,6 +141,7 @@ def load_served_model(settings: ServerSettings, index: int = 0) -> ServedModel:
             max_waiting=settings.max_waiting,
             max_batch=settings.max_batch,
             max_seq_len=settings.asr_max_seq_len,
+            eager=settings.eager,
         )
         return ServedModel(names, pipeline, ASREngine(pipeline, config), license=VOXTRAL_ASR_LICENSE)
     raise UnsupportedFeature(f"{ref} loads as {type(pipeline).__name__}, which the server cannot serve")
