@@ -126,8 +126,8 @@ def test_client_leaving_a_transcription_stream_cancels_it(tiny_asr_checkpoint: P
         with client.audio.transcriptions.with_streaming_response.create(
             model="whisper-1", file=("a.wav", wav_bytes(2.0)), stream=True, extra_body={"max_tokens": 3000}
         ) as response:
+            gen = model.in_flight[response.headers["x-generation-id"]]  # before reading: it may finish fast
             assert next(response.iter_lines()).startswith("data: ")
-            gen = model.in_flight[response.headers["x-generation-id"]]
         stream = gen.streams[0]
         assert wait_until(lambda: gen.closed and stream.finish_reason is not None, timeout=60)
         assert gen.cancelled and gen.completion_tokens < 3000
