@@ -48,7 +48,7 @@ def cmd_bench_offline(args: argparse.Namespace) -> int:
     points = []
     for c in args.concurrency:
         p = median_point(
-            [run_point(pipe, c, args.frames, text, args.max_seq_len) for _ in range(args.repeats)]
+            [run_point(pipe, c, args.frames, text, args.max_seq_len, args.eager) for _ in range(args.repeats)]
         )
         points.append(p)
         print(f"| {c} | {p.ttfa_p50_ms:.1f} | {p.ttfa_p95_ms:.1f} | {p.rtf_p50:.3f} | {p.rtf_p95:.3f} | "
@@ -97,6 +97,7 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     off.add_argument("--device")
     off.add_argument("--dtype")
     off.add_argument("--threads", type=int, help="torch CPU threads")
+    off.add_argument("--eager", action="store_true", help="no CUDA graphs (compare with and without)")
     off.add_argument("--repeats", type=int, default=3, help="runs per point; every figure is their median")
     off.set_defaults(func=cmd_bench_offline)
     http = bsub.add_parser("http", help="Poisson load against a running server, VoxServe's TTFA/viability")

@@ -77,10 +77,11 @@ def weight_bytes_per_step(pipe: VoxtralTTSPipeline, n_steps: int) -> int:
 
 
 def run_point(
-    pipe: VoxtralTTSPipeline, concurrency: int, frames: int, text: str, max_seq_len: int
+    pipe: VoxtralTTSPipeline, concurrency: int, frames: int, text: str, max_seq_len: int, eager: bool = False
 ) -> SweepPoint:
     core = EngineCore(
-        pipe, EngineConfig(max_batch=concurrency, max_seq_len=max_seq_len, max_waiting=concurrency)
+        pipe,
+        EngineConfig(max_batch=concurrency, max_seq_len=max_seq_len, max_waiting=concurrency, eager=eager),
     )
     _warm(core, pipe)
     sinks: list[TimedSink] = []
