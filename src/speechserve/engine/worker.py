@@ -1,0 +1,90 @@
+"""The thread that drives an engine core for asyncio callers: a bounded inbox, one loop, clean failure.
+
+Shared by the TTS and ASR engines. A core is anything with ``add(seq)``, ``step()``, ``has_work``,
+``n_waiting``, ``n_running`` and a ``scheduler`` holding ``waiting``/``running`` sequences with sinks.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from speechserve.engine.engine_core import EngineConfig
+from speechserve.errors import EngineDead, Overloaded
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EngineStats:
+    waiting: int
+    running: int
+
+
+class EngineWorker:
+    """Owns the engine thread. Lifetime: between ``start()`` and ``stop()``."""
+
+    name = "engine"
+
+    def __init__(self, core: Any, config: EngineConfig) -> None:
+        self.core, self.config = core, config
+        self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._pending = 0  # submitted, not yet taken by the engine thread
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._dead: BaseException | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name=f"speechserve-{self.name}", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._inbox.put(None)
+            self._thread.join(timeout=60)
+            self._thread = None
+
+    def stats(self) -> EngineStats:
+        return EngineStats(waiting=self._pending + self.core.n_waiting, running=self.core.n_running)
+
+    def _check_alive(self) -> None:
+        if self._dead is not None or self._thread is None:
+            raise EngineDead(f"the {self.name} is not running")
+
+    def _enqueue(self, seq: Any) -> None:
+        """Hand a validated sequence to the engine thread, or raise ``Overloaded``."""
+        with self._lock:
+            if self._pending + self.core.n_waiting >= self.config.max_waiting:
+                raise Overloaded(f"{self.config.max_waiting} requests are already waiting; retry later")
+            self._pending += 1
+        self._inbox.put(seq)
+
+    def _take(self, block: bool) -> bool:
+        """Move submissions into the core; False when asked to stop."""
+        while True:
+            try:
+                seq = self._inbox.get(block=block)
+            except queue.Empty:
+                return True
+            if seq is None:
+                return False
+            with self._lock:
+                self._pending -= 1
+            self.core.add(seq)
+            block = False
+
+    def _run(self) -> None:
+        try:
+            while self._take(block=not self.core.has_work):
+                if self.core.has_work:
+                    self.core.step()
+        except BaseException as exc:  # the loop itself broke: fail everything still in flight
+            log.exception("%s loop died", self.name)
+            self._dead = exc
+            for seq in [*self.core.scheduler.waiting, *self.core.scheduler.running]:
+                seq.sink.fail(EngineDead(f"the {self.name} stopped: {exc}"))
+            raise
