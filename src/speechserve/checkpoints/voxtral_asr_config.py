@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from speechserve.checkpoints.config_keys import require, take_keys
+from speechserve.checkpoints.mistral_config import DecoderConfig
 
 
 @dataclass(frozen=True)
@@ -51,24 +52,6 @@ class EncoderConfig:
     def chunk_samples(self) -> int:
         """Audio samples per encoder chunk (480 000 = 30 s at 16 kHz)."""
         return self.chunk_frames * self.audio.hop_length
-
-
-@dataclass(frozen=True)
-class DecoderConfig:
-    """The Mistral text decoder (same fields as the TTS backbone, plus the LM head)."""
-
-    dim: int
-    n_layers: int
-    head_dim: int
-    hidden_dim: int
-    n_heads: int
-    n_kv_heads: int
-    vocab_size: int
-    rope_theta: float = 100_000_000.0
-    norm_eps: float = 1e-5
-    max_seq_len: int = 131_072
-    tied_embeddings: bool = False
-    """True: logits use the token embedding table (no `output.weight`)."""
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from speechserve.checkpoints.config_keys import require, take_keys
+from speechserve.checkpoints.mistral_config import DecoderConfig
+
 # Audio special tokens inside every codebook (vllm-omni `AudioSpecialTokens`): 0 = [EMPTY_AUDIO], 1 = [END_AUDIO].
 N_AUDIO_SPECIAL_TOKENS = 2
 END_AUDIO_CODE = 1
@@ -25,31 +28,8 @@ def _round_up(n: int, multiple: int) -> int:
     return multiple * ((n + multiple - 1) // multiple)
 
 
-def _take(d: dict[str, Any], known: set[str], ignored: set[str], where: str) -> dict[str, Any]:
-    unknown = sorted(set(d) - known - ignored)
-    if unknown:
-        raise ValueError(f"unsupported key {where}.{unknown[0]} in params.json (unknown keys: {unknown})")
-    return {k: v for k, v in d.items() if k in known}
-
-
 def _ints(s: str) -> tuple[int, ...]:
     return tuple(int(x) for x in s.split(","))
-
-
-@dataclass(frozen=True)
-class BackboneConfig:
-    """The Mistral decoder that emits one hidden state per 80 ms audio frame."""
-
-    dim: int
-    n_layers: int
-    head_dim: int
-    hidden_dim: int
-    n_heads: int
-    n_kv_heads: int
-    vocab_size: int
-    rope_theta: float = 1_000_000.0
-    norm_eps: float = 1e-5
-    max_seq_len: int = 65536
 
 
 @dataclass(frozen=True)
@@ -176,7 +156,7 @@ class AudioCodesConfig:
 class VoxtralTTSConfig:
     """Everything `params.json` says about a Voxtral TTS checkpoint."""
 
-    backbone: BackboneConfig
+    backbone: DecoderConfig
     flow: FlowConfig
     codec: CodecConfig
     codes: AudioCodesConfig
@@ -220,35 +200,32 @@ _CODEC_KNOWN = {
 _CODEC_IGNORED = {"layer_scale_init"}  # init only; trained scales are in the checkpoint
 
 
-def _require(cond: bool, key: str, value: Any) -> None:
-    if not cond:
-        raise ValueError(f"unsupported value {value!r} for params.json key {key}")
-
-
 def parse_params(params: dict[str, Any]) -> VoxtralTTSConfig:
     """Build the frozen config from a parsed ``params.json``; ``ValueError`` names any unsupported key."""
-    top = _take(params, _TOP_KNOWN, _TOP_IGNORED, "params")
-    _require(not params.get("use_biases", False), "use_biases", params.get("use_biases"))
+    top = take_keys(params, _TOP_KNOWN, _TOP_IGNORED, "params")
+    require(not params.get("use_biases", False), "use_biases", params.get("use_biases"))
     if "multimodal" not in top:
         raise ValueError("params.json has no 'multimodal' section: not a Voxtral TTS checkpoint")
-    mm = _take(top.pop("multimodal"), _MM_KNOWN, set(), "multimodal")
-    am = _take(mm["audio_model_args"], _AUDIO_MODEL_KNOWN, _AUDIO_MODEL_IGNORED, "audio_model_args")
-    enc = _take(am.get("audio_encoding_args", {}), _ENCODING_KNOWN, _ENCODING_IGNORED, "audio_encoding_args")
-    flow = _take(am["acoustic_transformer_args"], _FLOW_KNOWN, _FLOW_IGNORED, "acoustic_transformer_args")
-    codec = _take(mm["audio_tokenizer_args"], _CODEC_KNOWN, _CODEC_IGNORED, "audio_tokenizer_args")
+    mm = take_keys(top.pop("multimodal"), _MM_KNOWN, set(), "multimodal")
+    am = take_keys(mm["audio_model_args"], _AUDIO_MODEL_KNOWN, _AUDIO_MODEL_IGNORED, "audio_model_args")
+    enc = take_keys(
+        am.get("audio_encoding_args", {}), _ENCODING_KNOWN, _ENCODING_IGNORED, "audio_encoding_args"
+    )
+    flow = take_keys(am["acoustic_transformer_args"], _FLOW_KNOWN, _FLOW_IGNORED, "acoustic_transformer_args")
+    codec = take_keys(mm["audio_tokenizer_args"], _CODEC_KNOWN, _CODEC_IGNORED, "audio_tokenizer_args")
 
-    _require(
+    require(
         enc.get("codebook_pattern", "parallel") == "parallel", "codebook_pattern", enc.get("codebook_pattern")
     )
     concat = am.get("input_embedding_concat_type", "sum")
-    _require(concat == "sum", "input_embedding_concat_type", concat)
-    _require(not flow.pop("use_biases", False), "acoustic_transformer_args.use_biases", True)
+    require(concat == "sum", "input_embedding_concat_type", concat)
+    require(not flow.pop("use_biases", False), "acoustic_transformer_args.use_biases", True)
     for key, expected in (("channels", 1), ("causal", True), ("conv_weight_norm", True), ("qk_norm", True)):
-        _require(codec.get(key, expected) == expected, f"audio_tokenizer_args.{key}", codec.get(key))
+        require(codec.get(key, expected) == expected, f"audio_tokenizer_args.{key}", codec.get(key))
     for key, expected in (("use_biases", False), ("layer_scale", True)):
-        _require(codec.get(key, expected) == expected, f"audio_tokenizer_args.{key}", codec.get(key))
+        require(codec.get(key, expected) == expected, f"audio_tokenizer_args.{key}", codec.get(key))
 
-    backbone = BackboneConfig(**top)
+    backbone = DecoderConfig(**top)
     codes = AudioCodesConfig(
         semantic_codebook_size=am["semantic_codebook_size"],
         acoustic_codebook_size=am["acoustic_codebook_size"],
@@ -259,7 +236,7 @@ def parse_params(params: dict[str, Any]) -> VoxtralTTSConfig:
         begin_audio_token_id=am["begin_audio_token_id"],
         bos_token_id=mm.get("bos_token_id", 1),
     )
-    _require(
+    require(
         enc.get("num_codebooks", codes.n_codebooks) == codes.n_codebooks,
         "num_codebooks",
         enc.get("num_codebooks"),
@@ -289,10 +266,10 @@ def parse_params(params: dict[str, Any]) -> VoxtralTTSConfig:
         decoder_convs_strides=_ints(codec.get("decoder_convs_strides_str", "1,2,2,2")),
         voices=dict(codec.get("voice", {})),
     )
-    _require(
+    require(
         codec_cfg.n_heads == codec_cfg.n_kv_heads, "audio_tokenizer_args.n_kv_heads", codec_cfg.n_kv_heads
     )
-    _require(
+    require(
         math.isclose(codec_cfg.frame_rate, codes.frame_rate),
         "audio_encoding_args.frame_rate",
         codes.frame_rate,

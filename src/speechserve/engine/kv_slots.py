@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from speechserve.checkpoints.voxtral_tts_config import BackboneConfig
+from speechserve.checkpoints.mistral_config import DecoderConfig
 
 
-def slot_bytes(cfg: BackboneConfig, max_len: int, dtype_bytes: int) -> int:
+def slot_bytes(cfg: DecoderConfig, max_len: int, dtype_bytes: int) -> int:
     """Bytes of K and V for one sequence of ``max_len`` positions across every layer."""
     return 2 * cfg.n_layers * cfg.n_kv_heads * cfg.head_dim * max_len * dtype_bytes
 
 
-def slots_for_budget(cfg: BackboneConfig, max_len: int, dtype_bytes: int, budget_bytes: int, cap: int) -> int:
+def slots_for_budget(cfg: DecoderConfig, max_len: int, dtype_bytes: int, budget_bytes: int, cap: int) -> int:
     """How many sequences fit in ``budget_bytes`` of KV cache (at least 1, at most ``cap``)."""
     return max(1, min(cap, budget_bytes // slot_bytes(cfg, max_len, dtype_bytes)))
 

@@ -6,32 +6,17 @@ Input is an embedding sequence so callers can splice audio rows over placeholder
 
 from __future__ import annotations
 
-from typing import Protocol
-
 import torch
 from torch import nn
 
+from speechserve.checkpoints.mistral_config import DecoderConfig
 from speechserve.models.layers import CacheStep, KVCache, RMSNorm, TransformerBlock, rope_cos_sin
-
-
-class DecoderDims(Protocol):
-    """The config fields the decoder reads (TTS `BackboneConfig` and ASR `DecoderConfig` both have them)."""
-
-    dim: int
-    n_layers: int
-    head_dim: int
-    hidden_dim: int
-    n_heads: int
-    n_kv_heads: int
-    vocab_size: int
-    rope_theta: float
-    norm_eps: float
 
 
 class MistralBackbone(nn.Module):
     """Text embedding table + decoder layers + final norm; returns normed hidden states."""
 
-    def __init__(self, cfg: DecoderDims) -> None:
+    def __init__(self, cfg: DecoderConfig) -> None:
         super().__init__()
         self.cfg = cfg
         self.tok_embeddings = nn.Embedding(cfg.vocab_size, cfg.dim)
