@@ -7,62 +7,34 @@ The engine thread pushes chunks with ``loop.call_soon_threadsafe``; the consumer
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import AsyncIterator
 
+from speechserve.engine.channel import ThreadChannel
 from speechserve.engine.request import Usage
 from speechserve.options import AudioChunk
 
-_END = object()
 
-
-class AudioStream:
+class AudioStream(ThreadChannel[AudioChunk]):
     """Async iterator of :class:`AudioChunk`; the last one has ``is_last``. Errors surface on iteration."""
 
     def __init__(self, request_id: str, input_tokens: int, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop)
         self.request_id = request_id
         self.usage = Usage(input_tokens=input_tokens)
-        self._loop = loop
-        self._queue: asyncio.Queue[object] = asyncio.Queue()
-        self._cancelled = threading.Event()
         self.first_chunk_at: float | None = None  # loop time the first audio arrived (for TTFA metrics)
 
-    # ---- engine side (any thread) --------------------------------------------------------------------------
-    @property
-    def cancelled(self) -> bool:
-        return self._cancelled.is_set()
-
+    # engine side (any thread)
     def deliver(self, chunk: AudioChunk) -> None:
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, chunk)
+        self._push(chunk)
 
     def fail(self, exc: BaseException) -> None:
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, exc)
+        self._push(exc)
 
     def close(self) -> None:
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, _END)
+        self._push_end()
 
-    # ---- caller side (event loop) ---------------------------------------------------------------------------
-    def cancel(self) -> None:
-        """Stop generation; chunks already queued are dropped."""
-        self._cancelled.set()
-
-    def __aiter__(self) -> AsyncIterator[AudioChunk]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[AudioChunk]:
-        try:
-            while True:
-                item = await self._queue.get()
-                if item is _END:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                assert isinstance(item, AudioChunk)
-                if self.first_chunk_at is None:
-                    self.first_chunk_at = self._loop.time()
-                yield item
-        finally:
-            self._cancelled.set()  # abandoned or finished: the engine may free the request
+    def _received(self, item: AudioChunk) -> None:
+        if self.first_chunk_at is None:
+            self.first_chunk_at = self._loop.time()
 
     async def collect(self) -> AudioChunk:
         """Await the whole utterance as one chunk."""

@@ -9,11 +9,9 @@ iteration has ended.
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-_END = object()
+from speechserve.engine.channel import ThreadChannel
 
 
 @dataclass(frozen=True)
@@ -60,52 +58,25 @@ class GenerationTiming:
         return self.finished_at - self.first_token_at
 
 
-class TokenStream:
+class TokenStream(ThreadChannel[GeneratedToken]):
     """Async iterator of :class:`GeneratedToken`. Errors surface on iteration."""
 
     def __init__(self, request_id: str, prompt_tokens: int, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop)
         self.request_id = request_id
         self.usage = TokenUsage(prompt_tokens=prompt_tokens)
         self.timing = GenerationTiming()
         self.finish_reason: str | None = None
         """"stop" (end of sequence), "length" (token cap), "cancelled" or "error"."""
-        self._loop = loop
-        self._queue: asyncio.Queue[object] = asyncio.Queue()
-        self._cancelled = threading.Event()
 
-    # ---- engine side (any thread) --------------------------------------------------------------------------
-    @property
-    def cancelled(self) -> bool:
-        return self._cancelled.is_set()
-
+    # engine side (any thread)
     def deliver(self, token: GeneratedToken) -> None:
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, token)
+        self._push(token)
 
     def fail(self, exc: BaseException) -> None:
         self.finish_reason = "error"
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, exc)
+        self._push(exc)
 
     def close(self, finish_reason: str) -> None:
         self.finish_reason = finish_reason
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, _END)
-
-    # ---- caller side (event loop) ---------------------------------------------------------------------------
-    def cancel(self) -> None:
-        """Stop generation; ids already queued are dropped."""
-        self._cancelled.set()
-
-    def __aiter__(self) -> AsyncIterator[GeneratedToken]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[GeneratedToken]:
-        try:
-            while True:
-                item = await self._queue.get()
-                if item is _END:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                assert isinstance(item, GeneratedToken)
-                yield item
-        finally:
-            self._cancelled.set()  # abandoned or finished: the engine may free the request
+        self._push_end()
