@@ -32,11 +32,9 @@ def test_stream_equals_one_shot(tiny_tts) -> None:
 
 @pytest.mark.parametrize("first", [1, 2])
 def test_first_chunk_after_at_most_two_frames(tiny_tts, first: int) -> None:
-    frames_seen = []
     opts = SynthesisOptions(seed=1, max_frames=40, first_chunk_frames=first)
     stream = tiny_tts.synthesize(TEXT, options=opts)
     chunk = next(stream)
-    frames_seen.append(chunk.n_frames)
     assert chunk.first_frame == 0 and chunk.n_frames == first
     assert len(chunk.samples) == 1920 * first and chunk.sample_rate == 24000
     assert np.isfinite(chunk.samples).all()

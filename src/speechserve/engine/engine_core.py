@@ -25,7 +25,7 @@ from speechserve.engine.scheduler import Scheduler
 from speechserve.engine.sequence import ChunkSink, Sequence, Status
 from speechserve.errors import InvalidRequest
 from speechserve.options import AudioChunk
-from speechserve.tts.generation import seeded_noise
+from speechserve.tts.generation import request_noise
 from speechserve.tts.voxtral import VoxtralTTSPipeline
 
 log = logging.getLogger(__name__)
@@ -109,13 +109,8 @@ class EngineCore:
                 f"input is too long: {len(ids)} prompt tokens leave no room in the {self.config.max_seq_len}-position context",
                 param="input",
             )
-        opts = request.options
-        noise = seeded_noise(opts.seed, self.n_acoustic, opts.noise_scale)
-        if opts.noise is not None:
-            explicit, fallback = opts.noise, noise
-            noise = lambda i: explicit[i] if i < explicit.shape[0] else fallback(i)  # noqa: E731
         sink.usage.input_tokens = len(ids)
-        return Sequence(request, sink, embeds, noise, self.clock())
+        return Sequence(request, sink, embeds, request_noise(request.options, self.n_acoustic), self.clock())
 
     def add(self, seq: Sequence) -> None:
         self.scheduler.add(seq)

@@ -39,6 +39,15 @@ def seeded_noise(seed: int | None, n_acoustic: int, scale: float = 1.0) -> Noise
     return lambda _i: torch.randn(n_acoustic, generator=gen) * scale
 
 
+def request_noise(options, n_acoustic: int) -> NoiseSource:  # type: ignore[no-untyped-def]
+    """A request's flow noise: its pinned ``options.noise`` rows while they last, then its seeded generator."""
+    seeded = seeded_noise(options.seed, n_acoustic, options.noise_scale)
+    pinned = options.noise
+    if pinned is None:
+        return seeded
+    return lambda i: pinned[i] if i < pinned.shape[0] else seeded(i)
+
+
 @torch.inference_mode()
 def generate_frames(
     model: VoxtralTTS,

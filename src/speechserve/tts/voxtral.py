@@ -11,7 +11,7 @@ from speechserve.errors import EncoderWeightsMissing, InvalidRequest, UnknownVoi
 from speechserve.models.voxtral_tts import VoxtralTTS
 from speechserve.options import AudioChunk, SynthesisOptions
 from speechserve.tokenization.voxtral_tts import VoxtralTTSTokenizer
-from speechserve.tts.generation import FrameStep, generate_frames, seeded_noise
+from speechserve.tts.generation import FrameStep, generate_frames, request_noise
 
 DEFAULT_VOICE = "casual_male"
 RefAudio = bytes | tuple[np.ndarray, int]  # an encoded file, or (mono samples, sample rate)
@@ -101,11 +101,7 @@ class VoxtralTTSPipeline:
         """The raw frame generator (codes, hidden states, flow states), END frame included."""
         opts = options or SynthesisOptions()
         _, embeds = self.prompt(text, voice, ref_audio)
-        n_acoustic = self.model.cfg.codes.n_acoustic_codebook
-        noise = seeded_noise(opts.seed, n_acoustic, opts.noise_scale)
-        if opts.noise is not None:
-            explicit, fallback = opts.noise, noise
-            noise = lambda i: explicit[i] if i < explicit.shape[0] else fallback(i)  # noqa: E731
+        noise = request_noise(opts, self.model.cfg.codes.n_acoustic_codebook)
         steps = opts.n_decoding_steps or self.model.cfg.flow.n_decoding_steps
         return generate_frames(
             self.model, embeds, noise, opts.max_frames, opts.cfg_alpha, steps, not opts.ignore_end
