@@ -1,26 +1,21 @@
-"""`speechserve.load`: model reference → a ready pipeline, whatever the reference is."""
+"""`speechserve.load`: model reference → a ready pipeline, whatever the reference and whatever the family.
+
+The reference is resolved (local directory, Hugging Face cache, hub download), its files say which layout
+and which family it is (:mod:`speechserve.registry`), and that family's loader builds the pipeline. Nothing
+here knows a family.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from speechserve.asr.pipeline import VoxtralASRPipeline
-from speechserve.checkpoints.layout import CheckpointLayout, detect_layout
+from speechserve import registry
+from speechserve.checkpoints.layout import detect_layout
 from speechserve.checkpoints.resolve import resolve_model_dir
-from speechserve.checkpoints.voices import load_voices
-from speechserve.checkpoints.voxtral_asr_config import load_config as load_asr_config
-from speechserve.checkpoints.voxtral_asr_loader import load_voxtral_asr_weights
-from speechserve.checkpoints.voxtral_tts_config import load_params
-from speechserve.checkpoints.voxtral_tts_loader import load_voxtral_tts_weights
-from speechserve.errors import CheckpointError, UnsupportedFeature
-from speechserve.tokenization.voxtral_asr import VoxtralASRTokenizer
-from speechserve.tokenization.voxtral_tts import VoxtralTTSTokenizer
-from speechserve.tts.voxtral import VoxtralTTSPipeline
-
-# (architecture, layout format) of the Voxtral Mini 3B / Small 24B (2507) checkpoints
-ASR_LAYOUTS = {("voxtral_asr", "mistral"), ("voxtral", "hf")}
+from speechserve.errors import UnsupportedFeature
 
 _DTYPES = {
     "float32": torch.float32,
@@ -49,6 +44,16 @@ def pick_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.d
     return _DTYPES[dtype]
 
 
+def model_id(model: str | Path) -> str:
+    """The name a model is known by: a hub id as given, a local directory by its own name (never the
+    machine's path)."""
+    text = str(model)
+    path = Path(text).expanduser()
+    if path.exists() or text.startswith(("/", ".", "~")) or text.count("/") != 1:
+        return path.resolve().name or text
+    return text
+
+
 def load(
     model: str | Path,
     device: str | torch.device | None = None,
@@ -56,46 +61,29 @@ def load(
     *,
     tokenizer: str | Path | None = None,
     revision: str | None = None,
-) -> VoxtralTTSPipeline | VoxtralASRPipeline:
+) -> Any:
     """Load a speech model from a local directory, the Hugging Face cache, or a hub id (downloaded).
 
-    Returns the pipeline of the detected architecture: :class:`VoxtralTTSPipeline` for Voxtral TTS,
-    :class:`VoxtralASRPipeline` for Voxtral Mini 3B / Small 24B (Mistral or Hugging Face layout).
-    ``tokenizer`` overrides the checkpoint's own `tekken.json`.
+    Returns the pipeline of the detected family (``speechserve.registry.families()`` lists them), e.g. a
+    Voxtral TTS pipeline (``synthesize``/``generate``) or a Voxtral ASR pipeline (``transcribe``/``chat``).
+    ``tokenizer`` overrides the checkpoint's own tokenizer file. ``pipeline.family.capabilities`` says what
+    it can do.
     """
     root = resolve_model_dir(model, revision=revision)
     layout = detect_layout(root)
+    family = registry.identify(layout.format, layout.config)
+    if family is None:
+        raise UnsupportedFeature(
+            f"{root}: {layout.architecture} ({layout.format} layout) is not supported yet"
+        )
     dev = pick_device(device)
-    dt = pick_dtype(dtype, dev)
-    tok_path = Path(tokenizer) if tokenizer is not None else root / "tekken.json"
-    if layout.architecture == "voxtral_tts" and layout.format == "mistral":
-        return _load_tts(root, layout, tok_path, dev, dt, str(model))
-    if (layout.architecture, layout.format) in ASR_LAYOUTS:
-        return _load_asr(layout, tok_path, dev, dt, str(model))
-    raise UnsupportedFeature(f"{root}: {layout.architecture} ({layout.format} layout) is not supported yet")
-
-
-def _check_tokenizer(tok_path: Path) -> None:
-    if not tok_path.is_file():
-        raise CheckpointError(f"no tokenizer: {tok_path} does not exist (pass tokenizer=PATH)")
-
-
-def _load_tts(
-    root: Path, layout: CheckpointLayout, tok_path: Path, dev: torch.device, dt: torch.dtype, name: str
-) -> VoxtralTTSPipeline:
-    cfg = load_params(root)
-    _check_tokenizer(tok_path)
-    tok = VoxtralTTSTokenizer(tok_path)
-    net = load_voxtral_tts_weights(cfg, layout.weights[0], dt, dev)
-    voices = load_voices(root, list(cfg.voices), cfg.backbone.dim, tok.voice_num_audio_tokens, dt, dev)
-    return VoxtralTTSPipeline(net, tok, voices, name=name)
-
-
-def _load_asr(
-    layout: CheckpointLayout, tok_path: Path, dev: torch.device, dt: torch.dtype, name: str
-) -> VoxtralASRPipeline:
-    cfg = load_asr_config(layout.root, layout.format)
-    _check_tokenizer(tok_path)
-    tok = VoxtralASRTokenizer(tok_path)
-    net = load_voxtral_asr_weights(cfg, layout, dt, dev)
-    return VoxtralASRPipeline(net, tok, name=name)
+    ctx = registry.LoadContext(
+        layout,
+        dev,
+        pick_dtype(dtype, dev),
+        Path(tokenizer) if tokenizer is not None else None,
+        model_id(model),
+    )
+    pipeline = family.load(ctx)
+    pipeline.family = family
+    return pipeline

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
-from speechserve.checkpoints.voxtral_tts_config import DEFAULT_CFG_ALPHA
+DEFAULT_CFG_ALPHA = 1.2
+"""Classifier-free guidance weight of Voxtral-style flow heads (the reference's value)."""
+
+RefAudio = bytes | tuple[np.ndarray, int] | Any
+"""A reference recording for voice cloning: an encoded file, (mono samples, sample rate), or a voice the
+model already prepared from one (``pipeline.clone_voice``), which is reused across segments."""
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from speechserve import TranscriptionOptions
-from speechserve.engine import ASREngine, ASRRequest, EngineConfig
-from speechserve.engine.asr_core import ASREngineCore
+from speechserve.engine import ASRRequest, EngineConfig, EngineCore
+from speechserve.engine import Engine as ASREngine
 from speechserve.engine.token_stream import GeneratedToken, GenerationTiming, TokenUsage
 from speechserve.errors import EngineDead, InvalidRequest, Overloaded
 
@@ -73,14 +73,14 @@ def _transcribe_alone(asr, i: int) -> tuple[list[int], str]:
     return seg.tokens, seg.finish_reason
 
 
-def _submit(core: ASREngineCore, req: ASRRequest) -> ListSink:
+def _submit(core: EngineCore, req: ASRRequest) -> ListSink:
     sink = ListSink()
     core.add(core.make_sequence(req, sink))
     return sink
 
 
 def test_batched_greedy_equals_alone_with_joins_and_a_cancel(tiny_asr) -> None:
-    core = ASREngineCore(tiny_asr, EngineConfig(max_batch=3, prefill_chunk_tokens=160, max_seq_len=1024))
+    core = EngineCore(tiny_asr, EngineConfig(max_batch=3, prefill_chunk_tokens=160, max_seq_len=1024))
     reqs = [_request(tiny_asr, i) for i in range(len(CASES))]
     sinks = {0: _submit(core, reqs[0]), 1: _submit(core, reqs[1])}
     for _ in range(4):
@@ -115,7 +115,7 @@ def test_batched_greedy_equals_alone_with_joins_and_a_cancel(tiny_asr) -> None:
 
 def test_sampling_follows_each_requests_seed_whatever_the_batch(tiny_asr) -> None:
     def run(indices: list[int], seed_of) -> dict[int, list[int]]:
-        core = ASREngineCore(tiny_asr, EngineConfig(max_batch=4, max_seq_len=1024))
+        core = EngineCore(tiny_asr, EngineConfig(max_batch=4, max_seq_len=1024))
         sinks = {i: _submit(core, _request(tiny_asr, i, 1.3, seed_of(i))) for i in indices}
         while core.has_work:
             core.step()
@@ -128,7 +128,7 @@ def test_sampling_follows_each_requests_seed_whatever_the_batch(tiny_asr) -> Non
 
 
 def test_a_failing_request_fails_alone(tiny_asr, monkeypatch: pytest.MonkeyPatch) -> None:
-    core = ASREngineCore(tiny_asr, EngineConfig(max_batch=4, max_seq_len=1024))
+    core = EngineCore(tiny_asr, EngineConfig(max_batch=4, max_seq_len=1024))
     bad = _request(tiny_asr, 2)
     original = tiny_asr.prompt_embeddings
 
@@ -148,7 +148,7 @@ def test_a_failing_request_fails_alone(tiny_asr, monkeypatch: pytest.MonkeyPatch
 
 
 def test_prompt_longer_than_the_context_is_refused_at_once(tiny_asr) -> None:
-    core = ASREngineCore(tiny_asr, EngineConfig(max_seq_len=256))
+    core = EngineCore(tiny_asr, EngineConfig(max_seq_len=256))
     with pytest.raises(InvalidRequest, match="context"):
         core.make_sequence(_request(tiny_asr, 0), ListSink())
 

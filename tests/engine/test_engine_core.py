@@ -31,7 +31,7 @@ def _reference(tts, req: SpeechRequest) -> tuple[torch.Tensor, np.ndarray]:
 
 def _submit(core: EngineCore, req: SpeechRequest):
     sink = ListSink()
-    seq = core.make_sequence(req, sink, core.pipeline.prompt(req.text, req.voice, req.ref_audio))
+    seq = core.make_sequence(req, sink)
     core.add(seq)
     return seq, sink
 
@@ -108,7 +108,7 @@ def test_low_slack_decodes_every_frame(tiny_tts) -> None:
 def test_failure_in_a_step_fails_only_that_batch(tiny_tts, monkeypatch: pytest.MonkeyPatch) -> None:
     core = EngineCore(tiny_tts, EngineConfig(max_batch=2))
     _, bad = _submit(core, SpeechRequest("This one breaks.", options=SynthesisOptions(seed=0, max_frames=5)))
-    original = core.runner.frame_head
+    original = core.program.runner.frame_head
     calls = {"n": 0}
 
     def flaky(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -117,7 +117,7 @@ def test_failure_in_a_step_fails_only_that_batch(tiny_tts, monkeypatch: pytest.M
             raise RuntimeError("boom")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(core.runner, "frame_head", flaky)
+    monkeypatch.setattr(core.program.runner, "frame_head", flaky)
     core.step()
     assert isinstance(bad.error, RuntimeError) and bad.done
     assert core.scheduler.slots.n_free == 2
@@ -150,7 +150,7 @@ def test_slot_pool_and_budget() -> None:
     assert pool.allocate() == 0 and pool.allocate() == 2 and pool.allocate() is None
     with pytest.raises(ValueError):
         pool.release(7)
-    from speechserve.checkpoints.voxtral_tts_config import parse_params
+    from speechserve.models.voxtral_tts.config import parse_params
     from speechserve.testing.checkpoint import preset_params
 
     cfg = parse_params(preset_params("full")).backbone

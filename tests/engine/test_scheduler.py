@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 
 from speechserve.engine.kv_slots import SlotPool
+from speechserve.engine.program import Status
 from speechserve.engine.scheduler import Scheduler
-from speechserve.engine.sequence import Sequence, Status
+from speechserve.models.voxtral_tts.sequence import TTSSequence as Sequence
 
 FRAME = 0.08
 

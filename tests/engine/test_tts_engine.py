@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from speechserve import SynthesisOptions
-from speechserve.engine import EngineConfig, SpeechRequest, TTSEngine
+from speechserve.engine import Engine as TTSEngine
+from speechserve.engine import EngineConfig, SpeechRequest
 from speechserve.errors import EngineDead, Overloaded, UnknownVoice
 
 

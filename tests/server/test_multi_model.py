@@ -52,7 +52,10 @@ async def test_each_request_goes_to_its_model(asr_app, asr_client, asr_http) -> 
 
 async def test_the_engines_are_separate_and_all_idle_afterwards(asr_app) -> None:
     asr, tts = asr_app.state.registry.models
-    assert type(asr.engine).__name__ == "ASREngine" and type(tts.engine).__name__ == "TTSEngine"
+    assert asr.engine is not tts.engine and (asr.family.name, tts.family.name) == (
+        "voxtral_asr",
+        "voxtral_tts",
+    )
     assert asr.engine.stats().running == tts.engine.stats().running == 0
     assert not asr.in_flight and not tts.in_flight
 

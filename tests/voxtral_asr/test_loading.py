@@ -11,11 +11,11 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import speechserve
-from speechserve.asr import VoxtralASRPipeline
 from speechserve.checkpoints.layout import detect_layout
-from speechserve.checkpoints.voxtral_asr_config import load_config, parse_hf_config, parse_params
-from speechserve.checkpoints.voxtral_asr_loader import hf_to_native_rope, native_to_hf_rope
 from speechserve.errors import CheckpointError, UnsupportedFeature
+from speechserve.models.voxtral_asr.config import load_config, parse_hf_config, parse_params
+from speechserve.models.voxtral_asr.loader import hf_to_native_rope, native_to_hf_rope
+from speechserve.models.voxtral_asr.pipeline import VoxtralASRPipeline
 
 GOLDEN = Path(__file__).parents[1] / "golden" / "voxtral_asr" / "mini3b"
 

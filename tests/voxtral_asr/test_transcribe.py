@@ -11,7 +11,7 @@ import soundfile as sf
 import torch
 
 from speechserve import InvalidRequest, TranscriptionOptions
-from speechserve.asr.generation import Sampler, generate_tokens
+from speechserve.models.voxtral_asr.generation import Sampler, generate_tokens
 
 RATE = 16000
 GREEDY4 = TranscriptionOptions(max_tokens=4)

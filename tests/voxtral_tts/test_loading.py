@@ -11,8 +11,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import speechserve
-from speechserve.checkpoints.voxtral_tts_config import parse_params
 from speechserve.errors import CheckpointError, ModelNotFound
+from speechserve.models.voxtral_tts.config import parse_params
 
 
 def _copy(src: Path, dst: Path) -> Path:

@@ -1,4 +1,4 @@
-"""Speech-to-text: the Voxtral ASR pipeline, its options and results, and output formatting.
+"""Speech-to-text shared by every transcribing family: options and results, audio input, output formats.
 
 import speechserve
 asr = speechserve.load("mistralai/Voxtral-Mini-3B-2507")
@@ -9,7 +9,6 @@ for delta in asr.transcribe_stream("talk.mp3"):
 
 from speechserve.asr.audio_input import AudioInput
 from speechserve.asr.formats import RESPONSE_FORMATS, format_transcription
-from speechserve.asr.pipeline import VoxtralASRPipeline
 from speechserve.asr.stream import TextStream
 from speechserve.asr.types import (
     ChatOptions,
@@ -32,6 +31,5 @@ __all__ = [
     "Transcription",
     "TranscriptionOptions",
     "Usage",
-    "VoxtralASRPipeline",
     "format_transcription",
 ]

@@ -6,10 +6,11 @@ exactly the same text, segments and usage from the same ids.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from speechserve.asr.types import Segment, Transcription, Usage
-from speechserve.tokenization.voxtral_asr import VoxtralASRTokenizer
 
 
 def joins(before: str, after: str) -> bool:
@@ -37,7 +38,7 @@ class SegmentText:
     would otherwise run into it. The end-of-sequence id ends the segment without becoming text.
     """
 
-    def __init__(self, tokenizer: VoxtralASRTokenizer, before: str = "") -> None:
+    def __init__(self, tokenizer: Any, before: str = "") -> None:
         self.eos_id = tokenizer.eos_id
         self._decoder = tokenizer.text_decoder()
         self._before = before

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from speechserve.errors import InvalidRequest
 
 DEFAULT_MAX_TOKENS_PER_CHUNK = 512
@@ -126,3 +128,11 @@ class ChatResult:
     text: str
     usage: Usage
     finish_reason: str = "stop"
+
+
+@dataclass(frozen=True)
+class AudioPrompt:
+    """Prompt ids plus the audios behind its `[AUDIO]` runs, each zero-padded to whole chunks (16 kHz)."""
+
+    ids: list[int]
+    audios: list[np.ndarray]

@@ -1,4 +1,4 @@
-"""The Whisper/Voxtral log-mel front end and its 30-second chunking (spec voxtral_asr §3.2-3.3).
+"""The Whisper/Voxtral log-mel front end and its 30-second chunking (the Voxtral ASR spec, §3.2-3.3).
 
 Exact math: periodic Hann window of 400 samples, 400-point STFT every 160 samples with centred reflect
 padding, power spectrum with the last frame dropped, a Slaney-scale / Slaney-normalised bank of 128 filters

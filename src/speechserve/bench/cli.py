@@ -29,19 +29,18 @@ def _hardware(device: torch.device) -> str:
 
 def cmd_bench_offline(args: argparse.Namespace) -> int:
     import speechserve
+    from speechserve import registry
     from speechserve.bench.offline import TEXT_500, engine_vs_bare, median_point, run_point
-    from speechserve.testing.checkpoint import write_random_checkpoint
 
     model = args.model
     if model is None:
-        model = write_random_checkpoint(
-            tempfile.mkdtemp(prefix="speechserve-bench-"), preset=args.preset, seed=0
-        )
+        family = registry.get(args.family) if args.family else _first_family("speech")
+        model = family.write_random(tempfile.mkdtemp(prefix="speechserve-bench-"), preset=args.preset, seed=0)
     torch.set_num_threads(args.threads) if args.threads else None
     pipe = speechserve.load(model, device=args.device, dtype=args.dtype)
     text = args.text or TEXT_500
     print(f"# offline sweep: {args.model or 'random ' + args.preset} on {_hardware(pipe.device)}, "
-          f"dtype {pipe.model.backbone.norm.weight.dtype}, {args.frames} frames/request, {len(text)}-char prompt, "
+          f"dtype {pipe.dtype}, {args.frames} frames/request, {len(text)}-char prompt, "
           f"medians of {args.repeats} runs")  # fmt: skip
     print("| concurrency | TTFA p50 ms | TTFA p95 ms | RTF p50 | RTF p95 | audio s/s | frames/s | weight GB/s | engine overhead % |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|")
@@ -73,13 +72,19 @@ def cmd_bench_http(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_random_checkpoint(args: argparse.Namespace) -> int:
-    from speechserve.testing.checkpoint import write_random_checkpoint
+def _first_family(capability: str):  # type: ignore[no-untyped-def]
+    from speechserve import registry
 
-    root = write_random_checkpoint(
-        args.directory, preset=args.preset, with_encoder=args.with_encoder, seed=args.seed
-    )
-    print(f"wrote a random {args.preset} Voxtral TTS checkpoint to {root}")
+    return next(f for f in registry.families() if capability in f.capabilities and f.write_random)
+
+
+def cmd_random_checkpoint(args: argparse.Namespace) -> int:
+    from speechserve import registry
+
+    family = registry.get(args.family) if args.family else _first_family("speech")
+    extra = {"with_encoder": True} if args.with_encoder else {}
+    root = family.write_random(args.directory, preset=args.preset, seed=args.seed, **extra)
+    print(f"wrote a random {args.preset} {family.name} checkpoint ({family.description}) to {root}")
     return 0
 
 
@@ -90,6 +95,7 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     off = bsub.add_parser("offline", help="engine sweep over concurrency")
     off.add_argument("--model", help="checkpoint (default: a random one of --preset)")
     off.add_argument("--preset", default="tiny", choices=["tiny", "small", "full"])
+    off.add_argument("--family", help="family of the random checkpoint (default: the first speech family)")
     off.add_argument("--concurrency", type=_ints, default=[1, 2, 4, 8, 16, 32, 64])
     off.add_argument("--frames", type=int, default=40, help="frames per request, forced (END ignored)")
     off.add_argument("--text", help="prompt text (default: a 500-character paragraph)")
@@ -117,7 +123,20 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     dsub = dev.add_subparsers(dest="dev_command", required=True)
     rc = dsub.add_parser("random-checkpoint", help="write a random-weight checkpoint in the release layout")
     rc.add_argument("directory")
+    rc.add_argument(
+        "--family", help="model family (`speechserve dev families`; default: the first speech family)"
+    )
     rc.add_argument("--preset", default="tiny", choices=["tiny", "small", "full"])
     rc.add_argument("--with-encoder", action="store_true", help="also write codec-encoder weights")
     rc.add_argument("--seed", type=int, default=0)
     rc.set_defaults(func=cmd_random_checkpoint)
+    fam = dsub.add_parser("families", help="list the model families this build knows")
+    fam.set_defaults(func=cmd_families)
+
+
+def cmd_families(args: argparse.Namespace) -> int:
+    from speechserve import registry
+
+    for f in registry.families():
+        print(f"{f.name}: {', '.join(sorted(f.capabilities))} — {f.description}")
+    return 0

@@ -11,14 +11,12 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass
-
-import torch
+from typing import Any
 
 from speechserve.bench.metrics import percentile
 from speechserve.engine import EngineConfig, EngineCore, SpeechRequest
 from speechserve.engine.offline import ListSink
 from speechserve.options import AudioChunk, SynthesisOptions
-from speechserve.tts.voxtral import VoxtralTTSPipeline
 
 TEXT_500 = (
     "The old lighthouse keeper climbed the spiral stairs every evening, counting each of the one hundred and "
@@ -42,9 +40,9 @@ class TimedSink(ListSink):
             self.first_at = time.perf_counter()
         super().deliver(chunk)
 
-    def close(self) -> None:
+    def close(self, finish_reason: str | None = None) -> None:
         self.done_at = time.perf_counter()
-        super().close()
+        super().close(finish_reason)
 
 
 @dataclass(frozen=True)
@@ -61,23 +59,8 @@ class SweepPoint:
     wall_seconds: float
 
 
-def weight_bytes_per_step(pipe: VoxtralTTSPipeline, n_steps: int) -> int:
-    """Bytes read per engine step: backbone once, flow transformer once per Euler step (both CFG branches
-    share the read), plus the semantic head (the codec is excluded: it runs per chunk, not per step)."""
-    model = pipe.model
-    size = lambda m: sum(p.numel() * p.element_size() for p in m.parameters())  # noqa: E731
-    backbone = size(model.backbone) - model.backbone.tok_embeddings.weight.numel() * model.backbone.tok_embeddings.weight.element_size()  # fmt: skip
-    flow = model.acoustic_transformer
-    head = flow.semantic_codebook_output.weight
-    return (
-        backbone
-        + n_steps * (size(flow) - head.numel() * head.element_size())
-        + head.numel() * head.element_size()
-    )
-
-
 def run_point(
-    pipe: VoxtralTTSPipeline, concurrency: int, frames: int, text: str, max_seq_len: int, eager: bool = False
+    pipe: Any, concurrency: int, frames: int, text: str, max_seq_len: int, eager: bool = False
 ) -> SweepPoint:
     core = EngineCore(
         pipe,
@@ -89,7 +72,7 @@ def run_point(
     for i in range(concurrency):
         sink = TimedSink()
         req = SpeechRequest(text, options=SynthesisOptions(seed=i, max_frames=frames, ignore_end=True))
-        core.add(core.make_sequence(req, sink, pipe.prompt(req.text)))
+        core.add(core.make_sequence(req, sink))
         sinks.append(sink)
     before = dict(vars(core.counters))
     while core.has_work:
@@ -102,7 +85,7 @@ def run_point(
     ttfa = [(s.first_at - start) * 1000 for s in sinks if s.first_at]
     rtf = [((s.done_at or start) - start) / a for s, a in zip(sinks, audio, strict=True) if a]
     steps = c.steps - before["steps"]
-    gbps = weight_bytes_per_step(pipe, pipe.model.cfg.flow.n_decoding_steps) * steps / wall / 1e9
+    gbps = pipe.weight_bytes_per_step() * steps / wall / 1e9
     return SweepPoint(
         concurrency, percentile(ttfa, 50), percentile(ttfa, 95), percentile(rtf, 50), percentile(rtf, 95),
         sum(audio) / wall, (c.frames - before["frames"]) / wall, gbps, 100 * (step_s - model_s) / model_s, wall,
@@ -115,34 +98,15 @@ def median_point(points: list[SweepPoint]) -> SweepPoint:
     return SweepPoint(**{f: statistics.median(getattr(p, f) for p in points) for f in fields})  # type: ignore[arg-type]
 
 
-def _warm(core: EngineCore, pipe: VoxtralTTSPipeline) -> None:
+def _warm(core: EngineCore, pipe: Any) -> None:
     sink = ListSink()
     req = SpeechRequest("Warm up.", options=SynthesisOptions(seed=0, max_frames=4, ignore_end=True))
-    core.add(core.make_sequence(req, sink, pipe.prompt(req.text)))
+    core.add(core.make_sequence(req, sink))
     while core.has_work:
         core.step()
 
 
-@torch.inference_mode()
-def bare_model_seconds(pipe: VoxtralTTSPipeline, frames: int, text: str) -> float:
-    """The same work as one engine request with no engine: the reference frame loop plus incremental codec
-    decodes on the engine's default chunk schedule (1, 1, 2, 4, 8, 16, 25, … frames)."""
-    from speechserve.engine.codec_stage import CodecStage
-
-    stage = CodecStage(pipe.model.audio_tokenizer, pipe.device)
-    start = time.perf_counter()
-    opts = SynthesisOptions(seed=0, max_frames=frames, ignore_end=True)
-    state, codes, emitted = stage.new_state(), [], 0
-    for step in pipe.frames(text, None, opts):
-        codes.append(step.codes.cpu())
-        due = len(codes) - emitted
-        if due >= min(25, max(1, emitted)) or len(codes) == frames:
-            ((_, state),) = stage.decode([(state, torch.stack(codes[emitted:]))])
-            emitted = len(codes)
-    return time.perf_counter() - start
-
-
-def engine_vs_bare(pipe: VoxtralTTSPipeline, frames: int, text: str, repeats: int) -> tuple[float, float]:
+def engine_vs_bare(pipe: Any, frames: int, text: str, repeats: int) -> tuple[float, float]:
     """Median seconds for one request through the engine and through the bare loop, interleaved run by run.
 
     The engine runs with the bare loop's fixed chunk schedule (no wall-clock slack policy), so both do the
@@ -153,9 +117,9 @@ def engine_vs_bare(pipe: VoxtralTTSPipeline, frames: int, text: str, repeats: in
         _warm(core, pipe)
         start = time.perf_counter()
         req = SpeechRequest(text, options=SynthesisOptions(seed=0, max_frames=frames, ignore_end=True))
-        core.add(core.make_sequence(req, ListSink(), pipe.prompt(req.text)))
+        core.add(core.make_sequence(req, ListSink()))
         while core.has_work:
             core.step()
         engine.append(time.perf_counter() - start)
-        bare.append(bare_model_seconds(pipe, frames, text))
+        bare.append(pipe.bare_loop_seconds(frames, text))
     return statistics.median(engine), statistics.median(bare)

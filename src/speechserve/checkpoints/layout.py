@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from speechserve.errors import CheckpointError
@@ -20,20 +20,24 @@ class CheckpointLayout:
         str  # "mistral" (params.json + consolidated.safetensors) or "hf" (config.json + model*.safetensors)
     )
     architecture: str
+    """The registered family that claims the config (for HF configs nobody claims: its ``model_type``)."""
     params_path: Path
     weights: tuple[Path, ...]
+    config: dict = field(default_factory=dict, compare=False, repr=False)
+    """The parsed params.json / config.json."""
 
 
-def _architecture_from_params(params: dict) -> str:
-    mm = params.get("multimodal", {})
-    if params.get("model_type") == "voxtral_tts" or "audio_tokenizer_args" in mm:
-        return "voxtral_tts"
-    if "whisper_model_args" in mm:
-        encoder = mm["whisper_model_args"].get("encoder_args", {})
-        return "voxtral_realtime" if encoder.get("causal", False) else "voxtral_asr"
-    raise CheckpointError(
-        "params.json describes no speech architecture speechserve knows (expected Voxtral TTS/ASR)"
-    )
+def _architecture(root: Path, fmt: str, config: dict) -> str:
+    """The registered family that claims this config (the families know their own configs)."""
+    from speechserve import registry  # the registry sits above checkpoints/; asked lazily
+
+    family = registry.identify(fmt, config)
+    if family is not None:
+        return family.name
+    if fmt == "hf":
+        return str(config.get("model_type", "unknown"))  # loading says it is not supported
+    known = ", ".join(f.name for f in registry.families())
+    raise CheckpointError(f"{root / 'params.json'} describes no model family speechserve knows ({known})")
 
 
 def detect_layout(root: str | Path) -> CheckpointLayout:
@@ -44,16 +48,16 @@ def detect_layout(root: str | Path) -> CheckpointLayout:
         if not weights.is_file():
             raise CheckpointError(f"{root} has params.json but no {MISTRAL_WEIGHTS}")
         with params.open(encoding="utf-8") as f:
-            arch = _architecture_from_params(json.load(f))
-        return CheckpointLayout(root, "mistral", arch, params, (weights,))
+            cfg = json.load(f)
+        return CheckpointLayout(root, "mistral", _architecture(root, "mistral", cfg), params, (weights,), cfg)
     config = root / "config.json"
     if config.is_file():
         with config.open(encoding="utf-8") as f:
-            model_type = json.load(f).get("model_type", "unknown")
+            cfg = json.load(f)
         shards = tuple(sorted(root.glob("model*.safetensors")))
         if not shards:
             raise CheckpointError(f"{root} has config.json but no model*.safetensors")
-        return CheckpointLayout(root, "hf", model_type, config, shards)
+        return CheckpointLayout(root, "hf", _architecture(root, "hf", cfg), config, shards, cfg)
     found = sorted(p.name for p in root.iterdir()) if root.is_dir() else []
     raise CheckpointError(
         f"{root} is not a checkpoint: expected params.json + {MISTRAL_WEIGHTS} (Mistral layout) or config.json + "

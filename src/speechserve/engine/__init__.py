@@ -1,27 +1,31 @@
-"""The serving engine: request state, scheduling, batched model steps, streamed codec output.
+"""The serving engine, one for every model family: bounded queue, KV slots from a budget, chunked prefill,
+one batched step per iteration, cancellation, failure isolation, streamed outputs.
 
-Knows nothing about HTTP; the SDK, CLI and server all drive it. ``TTSEngine`` generates speech frames,
-``ASREngine`` generates text ids; both run a bounded queue on one worker thread over slotted KV caches.
+Knows nothing about HTTP and no family: the SDK, CLI and server drive it; a family plugs in its
+:class:`~speechserve.engine.program.Program` (see ``program.py``). ``EngineCore`` is the loop,
+``Engine`` runs it on a thread for asyncio callers.
 """
 
-from speechserve.engine.asr_engine import ASREngine
-from speechserve.engine.asr_sequence import ASRRequest
-from speechserve.engine.engine_core import EngineConfig, EngineCore
-from speechserve.engine.request import SpeechRequest, Usage
+from speechserve.engine.core import EngineConfig, EngineCore, EngineCounters
+from speechserve.engine.program import Program, Sequence, Status
+from speechserve.engine.request import ASRRequest, SpeechRequest, Usage
 from speechserve.engine.stream import AudioStream
 from speechserve.engine.token_stream import GeneratedToken, TokenStream
-from speechserve.engine.tts_engine import EngineStats, TTSEngine
+from speechserve.engine.worker import Engine, EngineStats
 
 __all__ = [
-    "ASREngine",
     "ASRRequest",
     "AudioStream",
+    "Engine",
     "EngineConfig",
     "EngineCore",
+    "EngineCounters",
     "EngineStats",
     "GeneratedToken",
+    "Program",
+    "Sequence",
     "SpeechRequest",
-    "TTSEngine",
+    "Status",
     "TokenStream",
     "Usage",
 ]

@@ -1,110 +1,53 @@
-"""CUDA graphs for the per-frame hot path: the batched backbone decode step and the flow head.
+"""CUDA graphs for any family's hot step, in one place: batch buckets and capture/replay.
 
-Each batch bucket (1, 2, 4, 8, …) gets static input/output buffers and, on CUDA, one captured graph per
-kind of call, replayed every step: no Python per layer, no allocator, no host syncs inside the frame.
-Rows beyond the real batch are padding: they write their K/V into a scratch slot nobody reads and their
-outputs are dropped. Attention reads a static ``kv_len`` (the cache length) with a mask, so shapes never
-change. With ``use_graphs=False`` (CPU, or ``--eager``) the same padded static-buffer code runs eagerly —
-that is how the logic is tested without a GPU.
+A family's graphed runner keeps static input/output buffers per padded batch size (a bucket: 1, 2, 4, 8, …)
+and asks :class:`GraphRunner` to run a static call: on CUDA the call is captured once per (bucket, key) and
+replayed every step afterwards — no Python per layer, no allocator, no host syncs inside the step. With
+``use_graphs=False`` (CPU, or ``--eager``) the same padded static-buffer code runs eagerly, which is how the
+logic is tested without a GPU. Rows beyond the real batch are padding whose outputs are dropped (their KV
+writes go to a scratch slot nobody reads).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
-
-from speechserve.engine.model_runner import TTSModelRunner
-from speechserve.models.layers import CacheStep
 
 DEFAULT_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 
-class _Bucket:
-    """Static buffers (and graphs) for one padded batch size."""
-
-    def __init__(self, runner: TTSModelRunner, size: int) -> None:
-        dev, dt, dim = runner.device, runner.dtype, runner.model.cfg.backbone.dim
-        n_ac = runner.model.cfg.codes.n_acoustic_codebook
-        self.size = size
-        self.slots = torch.full((size,), runner.scratch_slot, dtype=torch.long, device=dev)
-        self.positions = torch.zeros(size, dtype=torch.long, device=dev)
-        self.embeds = torch.zeros(size, dim, dtype=dt, device=dev)
-        self.hidden_in = torch.zeros(size, dim, dtype=dt, device=dev)
-        self.noise = torch.zeros(size, n_ac, dtype=torch.float32, device=dev)
-        self.alpha = torch.ones(size, dtype=torch.float32, device=dev)
-        self.hidden_out: torch.Tensor | None = None
-        self.codes_out: torch.Tensor | None = None
-        self.graphs: dict[str, torch.cuda.CUDAGraph] = {}
+def bucket_sizes(n_slots: int, buckets: tuple[int, ...] = DEFAULT_BUCKETS) -> tuple[int, ...]:
+    """The padded batch sizes used for ``n_slots`` sequences: the default ladder up to ``n_slots``,
+    ending exactly at ``n_slots``."""
+    sizes = tuple(b for b in buckets if b <= n_slots) or (n_slots,)
+    return sizes if sizes[-1] == n_slots else (*sizes, n_slots)
 
 
-class GraphedRunner:
-    """Drop-in for :class:`TTSModelRunner`'s ``decode`` and ``frame_head`` with bucketed static shapes."""
+class GraphRunner:
+    """Captures and replays static calls per (bucket, key); every graph shares one memory pool."""
 
-    def __init__(
-        self, runner: TTSModelRunner, use_graphs: bool, buckets: tuple[int, ...] = DEFAULT_BUCKETS
-    ) -> None:
-        self.runner = runner
-        self.use_graphs = use_graphs and runner.device.type == "cuda"
-        self.buckets = tuple(b for b in buckets if b <= runner.n_slots) or (runner.n_slots,)
-        if self.buckets[-1] < runner.n_slots:
-            self.buckets = (*self.buckets, runner.n_slots)
-        self._state: dict[int, _Bucket] = {}
-        self._pool = None  # graphs share one memory pool
+    def __init__(self, use_graphs: bool, device: torch.device) -> None:
+        self.use_graphs = use_graphs and device.type == "cuda"
+        self._graphs: dict[tuple[Any, str], torch.cuda.CUDAGraph] = {}
+        self._pool = None
 
-    def _bucket(self, n: int) -> _Bucket:
-        size = next(b for b in self.buckets if b >= n)
-        if size not in self._state:
-            self._state[size] = _Bucket(self.runner, size)
-        return self._state[size]
-
-    # ---- the two graphed calls ------------------------------------------------------------------------------
-    def _decode_static(self, b: _Bucket) -> None:
-        step = CacheStep.build(b.slots, b.positions[:, None], kv_len=self.runner.max_len)
-        b.hidden_out = self.runner.model.backbone(b.embeds[:, None], self.runner.cache, step)[:, 0]
-
-    def _head_static(self, b: _Bucket, n_steps: int) -> None:
-        b.codes_out, _ = self.runner.model.acoustic_transformer(b.hidden_in, b.noise, b.alpha, n_steps)
-
-    def _run(self, b: _Bucket, key: str, fn: Callable[[], None]) -> None:
+    def run(self, bucket: Any, key: str, fn: Callable[[], None]) -> None:
+        """Run ``fn`` (which reads and writes only ``bucket``'s static buffers), captured on first use."""
         if not self.use_graphs:
             fn()
             return
-        graph = b.graphs.get(key)
+        graph = self._graphs.get((id(bucket), key))
         if graph is None:
             stream = torch.cuda.Stream()
             stream.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(stream):
-                fn()  # warm-up outside capture (allocations, lazy inits such as the flow time table)
+                fn()  # warm-up outside capture (allocations, lazy inits such as a flow time table)
             torch.cuda.current_stream().wait_stream(stream)
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph, pool=self._pool):
                 fn()
             self._pool = graph.pool()
-            b.graphs[key] = graph
+            self._graphs[(id(bucket), key)] = graph
         graph.replay()
-
-    @torch.inference_mode()
-    def decode(self, slots: list[int], positions: list[int], embeds: torch.Tensor) -> torch.Tensor:
-        n = len(slots)
-        b = self._bucket(n)
-        b.slots[:n].copy_(torch.tensor(slots))
-        b.slots[n:].fill_(self.runner.scratch_slot)
-        b.positions[:n].copy_(torch.tensor(positions))
-        b.positions[n:].zero_()
-        b.embeds[:n].copy_(embeds)
-        self._run(b, "decode", lambda: self._decode_static(b))
-        return b.hidden_out[:n].clone()  # type: ignore[index]
-
-    @torch.inference_mode()
-    def frame_head(
-        self, hidden: torch.Tensor, noise: torch.Tensor, cfg_alpha: torch.Tensor, n_steps: int
-    ) -> torch.Tensor:
-        n = hidden.shape[0]
-        b = self._bucket(n)
-        b.hidden_in[:n].copy_(hidden)
-        b.hidden_in[n:].zero_()
-        b.noise[:n].copy_(noise)
-        b.alpha[:n].copy_(cfg_alpha)
-        self._run(b, f"head{n_steps}", lambda: self._head_static(b, n_steps))
-        return b.codes_out[:n].clone()  # type: ignore[index]

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
-from speechserve.engine.engine_core import EngineCore
+from speechserve.engine.core import EngineCore
 from speechserve.engine.request import SpeechRequest, Usage
+from speechserve.engine.token_stream import GenerationTiming, TokenUsage
 from speechserve.options import AudioChunk
 
 
 class ListSink:
-    """Collects one request's chunks in memory (the offline counterpart of ``AudioStream``)."""
+    """Collects one request's outputs in memory (the offline counterpart of the async streams)."""
 
     def __init__(self) -> None:
         self.usage = Usage()
-        self.chunks: deque[AudioChunk] = deque()
+        self.chunks: deque[Any] = deque()
+        self.finish_reason: str | None = None
         self.error: BaseException | None = None
         self.done = False
         self._cancelled = False
@@ -29,25 +32,33 @@ class ListSink:
     def cancel(self) -> None:
         self._cancelled = True
 
-    def deliver(self, chunk: AudioChunk) -> None:
+    def deliver(self, chunk: Any) -> None:
         self.chunks.append(chunk)
 
     def fail(self, exc: BaseException) -> None:
-        self.error, self.done = exc, True
+        self.error, self.done, self.finish_reason = exc, True, "error"
 
-    def close(self) -> None:
-        self.done = True
+    def close(self, finish_reason: str | None = None) -> None:
+        self.done, self.finish_reason = True, finish_reason
 
 
-def stream(core: EngineCore, request: SpeechRequest) -> Iterator[AudioChunk]:
-    """Yield one request's chunks as the engine produces them (validation errors raise at once)."""
-    sink = ListSink()
-    prompt = core.pipeline.prompt(request.text, request.voice, request.ref_audio)
-    core.add(core.make_sequence(request, sink, prompt))
+class TokenListSink(ListSink):
+    """A :class:`ListSink` with the token accounting text programs write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.usage = TokenUsage()  # type: ignore[assignment]
+        self.timing = GenerationTiming()
+
+
+def stream(core: EngineCore, request: Any, sink: ListSink | None = None) -> Iterator[Any]:
+    """Yield one request's outputs as the engine produces them (validation errors raise at once)."""
+    sink = sink or ListSink()
+    core.add(core.make_sequence(request, sink))
     return _drain(core, sink)
 
 
-def _drain(core: EngineCore, sink: ListSink) -> Iterator[AudioChunk]:
+def _drain(core: EngineCore, sink: ListSink) -> Iterator[Any]:
     try:
         while True:
             while sink.chunks:
@@ -68,7 +79,7 @@ def generate_batch(core: EngineCore, requests: list[SpeechRequest]) -> list[tupl
     sinks = []
     for req in requests:
         sink = ListSink()
-        core.add(core.make_sequence(req, sink, core.pipeline.prompt(req.text, req.voice, req.ref_audio)))
+        core.add(core.make_sequence(req, sink))
         sinks.append(sink)
     while not all(s.done for s in sinks):
         core.step()

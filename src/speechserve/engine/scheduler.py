@@ -16,9 +16,13 @@ Policy (streaming-aware, after VoxServe's lessons):
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
+from typing import Any
 
 from speechserve.engine.kv_slots import SlotPool
-from speechserve.engine.sequence import Sequence, Status
+from speechserve.engine.program import Status
+
+Sequence = Any  # engine.program.Sequence; streaming policies read n_emitted, pending, slack() of audio ones
 
 
 class Scheduler:
@@ -44,8 +48,12 @@ class Scheduler:
     def has_work(self) -> bool:
         return bool(self.waiting or self.running)
 
-    def admit(self) -> list[tuple[Sequence, int, int]]:
-        """Prefill work for this step: (sequence, start, n_tokens) within the token budget."""
+    def admit(self, begin: Callable[[Sequence], bool] = lambda seq: True) -> list[tuple[Sequence, int, int]]:
+        """Prefill work for this step: (sequence, start, n_tokens) within the token budget.
+
+        ``begin(seq)`` runs on each newly admitted sequence once it holds a slot (its prompt work); when it
+        returns False the sequence has failed, keeps its slot until ``remove_finished`` and is not prefilled.
+        """
         budget = self.prefill_chunk_tokens
         work = []
         for seq in self.running:  # continue partly prefilled prompts first
@@ -58,14 +66,12 @@ class Scheduler:
             seq.slot = self.slots.allocate()  # type: ignore[assignment]
             seq.status = Status.PREFILLING
             self.running.append(seq)
+            if not begin(seq):
+                continue
             n = min(budget, seq.prompt_len)
             work.append((seq, 0, n))
             budget -= n
         return work
-
-    def decoding(self) -> list[Sequence]:
-        """Sequences with a hidden state ready to produce a frame this step."""
-        return [s for s in self.running if s.status is Status.DECODING and s.hidden is not None]
 
     def chunk_due(self, seq: Sequence, now: float, first_chunk_frames: int, max_chunk_frames: int) -> int:
         """How many pending frames of ``seq`` to decode now (0 = not yet)."""

@@ -21,6 +21,7 @@ class AudioStream(ThreadChannel[AudioChunk]):
         self.request_id = request_id
         self.usage = Usage(input_tokens=input_tokens)
         self.first_chunk_at: float | None = None  # loop time the first audio arrived (for TTFA metrics)
+        self.finish_reason: str | None = None
 
     # engine side (any thread)
     def deliver(self, chunk: AudioChunk) -> None:
@@ -29,7 +30,8 @@ class AudioStream(ThreadChannel[AudioChunk]):
     def fail(self, exc: BaseException) -> None:
         self._push(exc)
 
-    def close(self) -> None:
+    def close(self, finish_reason: str | None = None) -> None:
+        self.finish_reason = finish_reason
         self._push_end()
 
     def _received(self, item: AudioChunk) -> None:

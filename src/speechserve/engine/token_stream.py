@@ -1,6 +1,6 @@
 """The caller's side of one text-generation request: an async iterator of generated ids, cancellable.
 
-The ASR engine thread pushes ids with ``loop.call_soon_threadsafe``; the consumer awaits them. Cancelling
+The engine thread pushes ids with ``loop.call_soon_threadsafe``; the consumer awaits them. Cancelling
 (explicitly, or by abandoning the iterator) tells the engine to stop and free the KV slot. The engine
 writes usage, timing and the finish reason before it closes the stream, so they are final once the
 iteration has ended.
@@ -77,6 +77,6 @@ class TokenStream(ThreadChannel[GeneratedToken]):
         self.finish_reason = "error"
         self._push(exc)
 
-    def close(self, finish_reason: str) -> None:
+    def close(self, finish_reason: str | None = None) -> None:
         self.finish_reason = finish_reason
         self._push_end()

@@ -1,18 +1,22 @@
-"""The thread that drives an engine core for asyncio callers: a bounded inbox, one loop, clean failure.
+"""The async engine: ``Engine(pipeline, config).submit(request) -> stream`` for any family, on one thread
+that steps the shared :class:`~speechserve.engine.core.EngineCore` — a bounded inbox, one loop, clean failure.
 
-Shared by the TTS and ASR engines. A core is anything with ``add(seq)``, ``step()``, ``has_work``,
-``n_waiting``, ``n_running`` and a ``scheduler`` holding ``waiting``/``running`` sequences with sinks.
+Interface for the server (and any asyncio caller): ``start()``, ``stop()``, ``stats()``, and ``submit``
+(cheap checks at once, ``Overloaded`` when the waiting queue is full; the prompt is built on the engine
+thread when the request is admitted, never on the event loop). The stream type is the family's
+(``AudioStream`` of chunks for speech, ``TokenStream`` of ids for text).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
 from dataclasses import dataclass
 from typing import Any
 
-from speechserve.engine.engine_core import EngineConfig
+from speechserve.engine.core import EngineConfig, EngineCore
 from speechserve.errors import EngineDead, Overloaded
 
 log = logging.getLogger(__name__)
@@ -24,13 +28,15 @@ class EngineStats:
     running: int
 
 
-class EngineWorker:
-    """Owns the engine thread. Lifetime: between ``start()`` and ``stop()``."""
+class Engine:
+    """Streams outputs for many concurrent requests from one engine thread. Lifetime: between ``start()``
+    and ``stop()``."""
 
-    name = "engine"
-
-    def __init__(self, core: Any, config: EngineConfig) -> None:
-        self.core, self.config = core, config
+    def __init__(self, pipeline: Any, config: EngineConfig | None = None, *, core: EngineCore | None = None) -> None:  # fmt: skip
+        self.config = config or EngineConfig()
+        self.core = core or EngineCore(pipeline, self.config)
+        self.pipeline = pipeline
+        self.name = f"{getattr(pipeline, 'name', '') or 'model'} engine"
         self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._pending = 0  # submitted, not yet taken by the engine thread
         self._lock = threading.Lock()
@@ -50,6 +56,14 @@ class EngineWorker:
 
     def stats(self) -> EngineStats:
         return EngineStats(waiting=self._pending + self.core.n_waiting, running=self.core.n_running)
+
+    def submit(self, request: Any, loop: asyncio.AbstractEventLoop | None = None) -> Any:
+        """Check and enqueue ``request``. Call from the event loop that will consume the returned stream,
+        or from a worker thread with that ``loop``."""
+        self._check_alive()
+        stream = self.core.program.open_stream(request, loop or asyncio.get_running_loop())
+        self._enqueue(self.core.make_sequence(request, stream))
+        return stream
 
     def _check_alive(self) -> None:
         if self._dead is not None or self._thread is None:

@@ -9,12 +9,9 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import numpy as np
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from speechserve.engine import ASRRequest, SpeechRequest, TTSEngine
-from speechserve.options import SynthesisOptions
 from speechserve.server import metrics, models_router, voices_router
 from speechserve.server.auth import require_api_key
 from speechserve.server.chat import api_router as chat_router
@@ -42,16 +39,8 @@ EXPOSED_HEADERS = [
 
 async def warm_up(model: ServedModel) -> None:
     """One tiny generation through the engine, so lazy initialisation happens before real traffic."""
-    if isinstance(model.engine, TTSEngine):
-        assert model.voices is not None
-        options = SynthesisOptions(seed=0, max_frames=2)
-        stream = model.engine.submit(SpeechRequest("Warm-up.", model.voices.default, None, options))
-        await stream.collect()
-        return
-    pipeline = model.engine.pipeline
-    silence = np.zeros(pipeline.sample_rate // 10, np.float32)
-    prompt = await asyncio.to_thread(pipeline.tokenizer.encode_transcription, silence, None)
-    async for _ in model.engine.submit(ASRRequest(prompt, max_tokens=2)):
+    request = await asyncio.to_thread(model.pipeline.warmup_request)
+    async for _ in model.engine.submit(request):
         pass
 
 

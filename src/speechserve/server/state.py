@@ -9,14 +9,13 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
-from speechserve.asr.pipeline import VoxtralASRPipeline
-from speechserve.engine import ASREngine, EngineConfig, TTSEngine
+from speechserve.engine import Engine, EngineConfig
 from speechserve.errors import ModelNotFound, UnsupportedFeature, UnsupportedTask
+from speechserve.registry import Family, family_of
 from speechserve.server.settings import ServerSettings
-from speechserve.server.voices import VOXTRAL_TTS_LICENSE, VoiceCatalog
-from speechserve.tts.voxtral import VoxtralTTSPipeline
+from speechserve.server.voices import VoiceCatalog
 
 log = logging.getLogger("speechserve.server")
 
@@ -27,8 +26,6 @@ TASK_ROUTES: dict[Task, str] = {
     "translation": "POST /v1/audio/translations",
     "chat": "POST /v1/chat/completions",
 }
-VOXTRAL_ASR_LICENSE = "Apache-2.0"
-"""License of the Voxtral Mini 3B / Small 24B (2507) weights."""
 
 
 @dataclass
@@ -37,11 +34,12 @@ class ServedModel:
 
     names: list[str]
     """Accepted request ``model`` values; ``names[0]`` is the id ``/v1/models`` shows."""
-    pipeline: VoxtralTTSPipeline | VoxtralASRPipeline
-    engine: TTSEngine | ASREngine
+    pipeline: Any
+    """The family's pipeline (``family.capabilities`` says which task protocols it implements)."""
+    engine: Engine
     voices: VoiceCatalog | None = None
     """Preset voices (speech models only)."""
-    license: str = VOXTRAL_TTS_LICENSE
+    license: str = ""
     created: int = field(default_factory=lambda: int(time.time()))
     in_flight: dict[str, object] = field(default_factory=dict)
     """Generations being answered, by generation id (for metrics, tests and debugging)."""
@@ -50,9 +48,13 @@ class ServedModel:
     def id(self) -> str:
         return self.names[0]
 
+    @property
+    def family(self) -> Family:
+        return family_of(self.pipeline)
+
     def supports(self, task: Task) -> bool:
-        """The pipeline's typed capability (``supports_speech``, ``supports_transcription`` …)."""
-        return bool(getattr(self.pipeline, f"supports_{task}", False))
+        """The family's declared capability (``speech``, ``transcription``, ``chat`` …)."""
+        return task in self.family.capabilities
 
     @property
     def capabilities(self) -> list[Task]:
@@ -89,7 +91,7 @@ class ModelRegistry:
         if not model.supports(task):
             can = ", ".join(m.id for m in able) or "none on this server"
             raise UnsupportedTask(
-                f"The model {name!r} ({type(model.pipeline).__name__}) does not support {TASK_ROUTES[task]}; "
+                f"The model {name!r} ({model.family.name}) does not support {TASK_ROUTES[task]}; "
                 f"models that do: {can}"
             )
         return model
@@ -127,24 +129,22 @@ def load_served_model(settings: ServerSettings, index: int = 0) -> ServedModel:
         ref, device=settings.device, dtype=settings.dtype, tokenizer=settings.tokenizer, revision=settings.revision
     )  # fmt: skip
     names = settings.model_names(index)
-    if isinstance(pipeline, VoxtralTTSPipeline):
-        config = EngineConfig(
-            max_waiting=settings.max_waiting, max_batch=settings.max_batch, eager=settings.eager
-        )
-        voices = VoiceCatalog(
-            pipeline.voices, settings.voice_aliases, settings.default_voice, VOXTRAL_TTS_LICENSE
-        )
-        return ServedModel(names, pipeline, TTSEngine(pipeline, config), voices)
-    if isinstance(pipeline, VoxtralASRPipeline):
+    family = family_of(pipeline)
+    text_model = bool({"transcription", "chat"} & family.capabilities)
+    if text_model:
         pipeline.max_audio_seconds = settings.max_audio_seconds
-        config = EngineConfig(
-            max_waiting=settings.max_waiting,
-            max_batch=settings.max_batch,
-            max_seq_len=settings.asr_max_seq_len,
-            eager=settings.eager,
-        )
-        return ServedModel(names, pipeline, ASREngine(pipeline, config), license=VOXTRAL_ASR_LICENSE)
-    raise UnsupportedFeature(f"{ref} loads as {type(pipeline).__name__}, which the server cannot serve")
+    config = EngineConfig(
+        max_waiting=settings.max_waiting,
+        max_batch=settings.max_batch,
+        max_seq_len=settings.asr_max_seq_len if text_model else EngineConfig.max_seq_len,
+        eager=settings.eager,
+    )
+    if family.program is None:
+        raise UnsupportedFeature(f"{ref}: the {family.name} family cannot be served yet")
+    voices = None
+    if "speech" in family.capabilities and getattr(pipeline, "voices", None):
+        voices = VoiceCatalog(pipeline.voices, settings.voice_aliases, settings.default_voice, family.license)
+    return ServedModel(names, pipeline, Engine(pipeline, config), voices, license=family.license)
 
 
 def _give_aliases(models: list[ServedModel], task: Task, aliases: list[str]) -> None:

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 from speechserve.asr import TextDelta, Transcription
 from speechserve.asr.segments import SegmentText, TranscriptBuilder
-from speechserve.engine import ASREngine, ASRRequest, TokenStream
+from speechserve.asr.types import AudioPrompt
+from speechserve.engine import ASRRequest, Engine, TokenStream
 from speechserve.server.metrics import ServerMetrics
 from speechserve.server.state import ServedModel
-from speechserve.tokenization.voxtral_asr import AudioPrompt
 
 _SEED_MOD = 2**63
 
@@ -45,7 +45,7 @@ class TextGeneration:
     """The engine streams of one response and their joined text. Lifetime: one response."""
 
     def __init__(
-        self, gen_id: str, prompts: list[TextPrompt], streams: list[TokenStream], engine: ASREngine,
+        self, gen_id: str, prompts: list[TextPrompt], streams: list[TokenStream], engine: Engine,
         duration: float, language: str | None,
     ) -> None:  # fmt: skip
         self.id, self.prompts, self.streams = gen_id, prompts, streams
@@ -59,7 +59,7 @@ class TextGeneration:
 
     @classmethod
     def submit(
-        cls, engine: ASREngine, gen_id: str, prompts: list[TextPrompt], sampling: Sampling,
+        cls, engine: Engine, gen_id: str, prompts: list[TextPrompt], sampling: Sampling,
         duration: float, language: str | None = None,
     ) -> TextGeneration:  # fmt: skip
         """Submit every prompt; on any failure (e.g. ``Overloaded``) cancel those already queued."""

@@ -1,6 +1,6 @@
 """The voice catalogue of a served model: presets with language/gender metadata, aliases, resolution.
 
-Voxtral preset names encode their metadata: ``fr_female`` is French and female, ``casual_male`` (no
+Preset names encode their metadata: ``fr_female`` is French and female, ``casual_male`` (no
 language prefix) is English and male. Aliases (OpenAI's ``alloy``, ``nova`` … by default) map to presets;
 an alias whose preset the checkpoint lacks is dropped at start-up with a warning, so every listed voice
 works. ``GET /v1/audio/voices`` (``voices_router.py``) lists the catalogue.
@@ -14,9 +14,6 @@ from dataclasses import dataclass
 from speechserve.errors import UnknownVoice
 
 log = logging.getLogger("speechserve.server")
-
-VOXTRAL_TTS_LICENSE = "CC-BY-NC-4.0"
-"""License of the Voxtral TTS weights and of its preset voices (non-commercial)."""
 
 LANGUAGES = {
     "en": "English", "fr": "French", "es": "Spanish", "de": "German", "it": "Italian", "pt": "Portuguese",

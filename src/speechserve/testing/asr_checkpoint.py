@@ -16,10 +16,10 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from speechserve.checkpoints.voxtral_asr_config import VoxtralASRConfig, parse_params
-from speechserve.checkpoints.voxtral_asr_loader import checkpoint_name, native_to_hf_rope
 from speechserve.models.voxtral_asr import VoxtralASR
+from speechserve.models.voxtral_asr.config import VoxtralASRConfig, parse_params
 from speechserve.models.voxtral_asr.encoder import sinusoids
+from speechserve.models.voxtral_asr.loader import checkpoint_name, native_to_hf_rope
 from speechserve.testing.tekken import write_voxtral_asr_tekken
 
 # spec §1.3 (the real params.json was not readable; the golden case uses these keys)

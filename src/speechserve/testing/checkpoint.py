@@ -14,9 +14,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from speechserve.checkpoints.voxtral_tts_config import parse_params
-from speechserve.checkpoints.voxtral_tts_loader import checkpoint_names
 from speechserve.models.voxtral_tts import VoxtralTTS
+from speechserve.models.voxtral_tts.config import parse_params
+from speechserve.models.voxtral_tts.loader import checkpoint_names
 from speechserve.testing.tekken import write_voxtral_tekken
 
 # The release's params.json (spec §1), voices trimmed per preset below.

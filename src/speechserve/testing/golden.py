@@ -12,9 +12,9 @@ import torch
 from safetensors.torch import load_file
 
 from speechserve.checkpoints.layout import detect_layout
-from speechserve.engine.codec_stage import CodecStage
 from speechserve.errors import UnsupportedFeature
 from speechserve.loading import load
+from speechserve.models.voxtral_tts.codec_stage import CodecStage
 from speechserve.options import SynthesisOptions
 from speechserve.testing.golden_asr import run_voxtral_asr_case
 

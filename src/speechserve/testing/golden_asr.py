@@ -11,9 +11,9 @@ from pathlib import Path
 
 import torch
 
-from speechserve.asr.generation import Sampler, generate_tokens
-from speechserve.asr.pipeline import VoxtralASRPipeline
-from speechserve.tokenization.voxtral_asr import AudioPrompt
+from speechserve.models.voxtral_asr.generation import Sampler, generate_tokens
+from speechserve.models.voxtral_asr.pipeline import VoxtralASRPipeline
+from speechserve.models.voxtral_asr.tokenizer import AudioPrompt
 
 LAYOUT_DIRS = {"mistral": "checkpoint_mistral", "hf": "checkpoint_hf"}
 TOP_K = 5

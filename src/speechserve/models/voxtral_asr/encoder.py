@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from speechserve.checkpoints.voxtral_asr_config import EncoderConfig
+from speechserve.models.voxtral_asr.config import EncoderConfig
 
 MAX_TIMESCALE = 10_000
 

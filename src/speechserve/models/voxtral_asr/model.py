@@ -9,9 +9,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from speechserve.checkpoints.voxtral_asr_config import VoxtralASRConfig
 from speechserve.models.mistral import MistralBackbone
 from speechserve.models.voxtral_asr.adapter import AudioLanguageAdapter
+from speechserve.models.voxtral_asr.config import VoxtralASRConfig
 from speechserve.models.voxtral_asr.encoder import AudioEncoder
 
 

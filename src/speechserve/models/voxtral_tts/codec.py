@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from speechserve.checkpoints.voxtral_tts_config import N_AUDIO_SPECIAL_TOKENS, CodecConfig
 from speechserve.models.voxtral_tts.codec_layers import CausalConv1d, CausalConvTranspose1d, CodecTransformer
+from speechserve.models.voxtral_tts.config import N_AUDIO_SPECIAL_TOKENS, CodecConfig
 
 
 class SemanticCodebook(nn.Module):

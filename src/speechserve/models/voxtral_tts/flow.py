@@ -12,13 +12,13 @@ import math
 import torch
 from torch import nn
 
-from speechserve.checkpoints.voxtral_tts_config import (
+from speechserve.models.layers import RMSNorm, TransformerBlock
+from speechserve.models.voxtral_tts.config import (
     END_AUDIO_CODE,
     N_AUDIO_SPECIAL_TOKENS,
     AudioCodesConfig,
     FlowConfig,
 )
-from speechserve.models.layers import RMSNorm, TransformerBlock
 
 
 class TimeEmbedding(nn.Module):

@@ -8,9 +8,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from speechserve.checkpoints.voxtral_tts_config import AudioCodesConfig, VoxtralTTSConfig
 from speechserve.models.mistral import MistralBackbone
 from speechserve.models.voxtral_tts.codec import VoxtralCodec
+from speechserve.models.voxtral_tts.config import AudioCodesConfig, VoxtralTTSConfig
 from speechserve.models.voxtral_tts.flow import FlowMatchingAudioTransformer
 
 

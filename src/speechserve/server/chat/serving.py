@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
-from speechserve.asr import TextDelta, VoxtralASRPipeline
+from speechserve.asr import TextDelta
 from speechserve.asr.types import DEFAULT_CHAT_MAX_TOKENS
 from speechserve.server.chat.media import MediaFetcher
 from speechserve.server.chat.protocol import (
@@ -78,7 +78,7 @@ class ChatService:
     async def create(self, body: ChatCompletionRequest, request: Request) -> Response:
         model = self.registry.for_task(body.model, "chat")
         opts = body.to_options()
-        pipeline: VoxtralASRPipeline = model.pipeline  # type: ignore[assignment]
+        pipeline = model.pipeline
         messages = await self.fetcher.messages(body.messages)
         prompt, seconds = await asyncio.to_thread(pipeline.chat_prompt, messages)
         cap = opts.max_tokens or DEFAULT_CHAT_MAX_TOKENS

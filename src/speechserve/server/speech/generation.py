@@ -16,9 +16,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from speechserve.audio import StreamingCrossfade, StreamingResampler, StreamingTimeStretch
-from speechserve.engine import AudioStream, SpeechRequest, TTSEngine, Usage
-from speechserve.options import AudioChunk, SynthesisOptions
-from speechserve.tts.voxtral import RefAudio
+from speechserve.engine import AudioStream, Engine, SpeechRequest, Usage
+from speechserve.options import AudioChunk, RefAudio, SynthesisOptions
 
 _SEED_MOD = 2**63
 
@@ -59,11 +58,17 @@ class SpeechGeneration:
     """The engine streams of one response and their joined audio. Lifetime: one response."""
 
     def __init__(
-        self, gen_id: str, plan: SpeechPlan, streams: list[AudioStream], rate: int, spf: int
+        self,
+        gen_id: str,
+        plan: SpeechPlan,
+        streams: list[AudioStream],
+        rate: int,
+        spf: int,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self.id, self.plan, self.streams = gen_id, plan, streams
         self.rate, self.samples_per_frame = rate, spf
-        self.loop = asyncio.get_running_loop()
+        self.loop = loop or asyncio.get_running_loop()
         self.started_at = self.loop.time()
         self.first_audio_at: float | None = None
         self.finished_at: float | None = None
@@ -73,20 +78,26 @@ class SpeechGeneration:
         self.error: Exception | None = None
 
     @classmethod
-    def submit(cls, engine: TTSEngine, plan: SpeechPlan, gen_id: str) -> SpeechGeneration:
-        """Submit every segment; on any failure (e.g. ``Overloaded``) cancel those already queued."""
+    def submit(
+        cls, engine: Engine, plan: SpeechPlan, gen_id: str, loop: asyncio.AbstractEventLoop | None = None
+    ) -> SpeechGeneration:
+        """Submit every segment; on any failure (e.g. ``Overloaded``) cancel those already queued.
+
+        ``loop`` is the event loop that will consume the audio (given when called from a worker thread)."""
         streams: list[AudioStream] = []
         try:
             for i, text in enumerate(plan.segments):
                 seed = plan.options.seed
                 opts = plan.options if seed is None else replace(plan.options, seed=(seed + i) % _SEED_MOD)
                 req = SpeechRequest(text, plan.voice, plan.ref_audio, opts, request_id=f"{gen_id}-{i}")
-                streams.append(engine.submit(req))
+                streams.append(engine.submit(req, loop))
         except BaseException:
             for stream in streams:
                 stream.cancel()
             raise
-        return cls(gen_id, plan, streams, engine.pipeline.sample_rate, engine.pipeline.samples_per_frame)
+        return cls(
+            gen_id, plan, streams, engine.pipeline.sample_rate, engine.pipeline.samples_per_frame, loop
+        )
 
     @property
     def usage(self) -> Usage:

@@ -14,6 +14,7 @@ from fastapi import Request, Response
 
 from speechserve.audio import decode_base64_audio
 from speechserve.errors import EncoderWeightsMissing, InvalidRequest
+from speechserve.options import RefAudio
 from speechserve.server.metrics import ServerMetrics
 from speechserve.server.settings import ServerSettings
 from speechserve.server.speech import responses
@@ -22,7 +23,6 @@ from speechserve.server.speech.protocol import CreateSpeechRequest
 from speechserve.server.state import ModelRegistry, ServedModel
 from speechserve.server.streaming import client_gone, peek
 from speechserve.tts.segmentation import split_text
-from speechserve.tts.voxtral import RefAudio
 
 
 class SpeechService:
@@ -35,7 +35,11 @@ class SpeechService:
         model = self.registry.for_task(body.model, "speech")
         delivery = body.delivery()
         plan = await self.plan(body, model)
-        gen = SpeechGeneration.submit(model.engine, plan, f"gen-{uuid.uuid4().hex}")
+        # tokenizing every segment happens off the event loop; embeddings are built on the engine thread
+        loop = asyncio.get_running_loop()
+        gen = await asyncio.to_thread(
+            SpeechGeneration.submit, model.engine, plan, f"gen-{uuid.uuid4().hex}", loop
+        )
         self._opened(gen, model)
         headers = self._headers(gen, body, plan)
         finish = partial(self._closed, gen, model)
@@ -86,7 +90,8 @@ class SpeechService:
             samples, _ = await asyncio.to_thread(decode_base64_audio, body.ref_audio, rate)
         except InvalidRequest as exc:
             raise InvalidRequest(f"ref_audio: {exc}", param="ref_audio") from exc
-        return samples, rate
+        # encoded once per request (codec encoder, off the event loop), reused by every segment
+        return await asyncio.to_thread(model.pipeline.clone_voice, (samples, rate))
 
     def _headers(self, gen: SpeechGeneration, body: CreateSpeechRequest, plan: SpeechPlan) -> dict[str, str]:
         headers = {

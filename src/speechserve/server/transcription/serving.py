@@ -11,12 +11,12 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import PurePath
+from typing import Any
 
 import numpy as np
 from fastapi import Request, Response
 
-from speechserve.asr import TextDelta, TranscriptionOptions, VoxtralASRPipeline, format_transcription
-from speechserve.asr.segments import windows
+from speechserve.asr import TextDelta, TranscriptionOptions, format_transcription
 from speechserve.audio.decode import INPUT_FORMATS
 from speechserve.errors import InvalidAudio, UnsupportedAudioFormat, UnsupportedFeature, UnsupportedTask
 from speechserve.server.errors import error_object
@@ -52,7 +52,7 @@ NO_TRANSLATION = (
 )
 
 
-def decode_upload(pipeline: VoxtralASRPipeline, data: bytes, filename: str) -> np.ndarray:
+def decode_upload(pipeline: Any, data: bytes, filename: str) -> np.ndarray:
     """16 kHz mono samples of an upload; an undecodable file whose extension is not audio is reported as an
     unsupported format rather than as corrupt."""
     try:
@@ -67,15 +67,9 @@ def decode_upload(pipeline: VoxtralASRPipeline, data: bytes, filename: str) -> n
         raise
 
 
-def transcription_prompts(
-    pipeline: VoxtralASRPipeline, samples: np.ndarray, opts: TranscriptionOptions
-) -> list[TextPrompt]:
-    """One prompt per 30 s chunk, as the SDK builds them."""
-    out = []
-    for start, end, piece in windows(samples, pipeline.tokenizer.chunk_samples, pipeline.sample_rate, True):
-        prompt = pipeline.tokenizer.encode_transcription(piece, opts.language)
-        out.append(TextPrompt(prompt, start, end, opts.max_tokens or pipeline.default_max_tokens(prompt)))
-    return out
+def transcription_prompts(pipeline: Any, samples: np.ndarray, opts: TranscriptionOptions) -> list[TextPrompt]:
+    """The model's prompts for this audio (for Voxtral: one per 30 s chunk), as its SDK builds them."""
+    return [TextPrompt(*p) for p in pipeline.transcription_prompts(samples, opts)]
 
 
 class TranscriptionService:
@@ -94,7 +88,7 @@ class TranscriptionService:
             data, filename = await read_upload(form, cap)
         finally:
             await form.close()
-        pipeline: VoxtralASRPipeline = model.pipeline  # type: ignore[assignment]
+        pipeline = model.pipeline
         samples = await asyncio.to_thread(decode_upload, pipeline, data, filename)
         prompts = await asyncio.to_thread(transcription_prompts, pipeline, samples, opts)
         sampling = Sampling(opts.temperature, opts.top_p, opts.seed)

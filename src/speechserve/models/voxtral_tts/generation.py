@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
-from speechserve.checkpoints.voxtral_tts_config import END_AUDIO_CODE
 from speechserve.models.voxtral_tts import VoxtralTTS
+from speechserve.models.voxtral_tts.config import END_AUDIO_CODE
 
 
 @dataclass(frozen=True)

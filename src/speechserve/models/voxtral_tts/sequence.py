@@ -1,63 +1,36 @@
-"""One request's state inside the engine, from admission to its last chunk."""
+"""One Voxtral TTS request's state inside the engine, from admission to its last chunk."""
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import torch
 
-from speechserve.engine.request import SpeechRequest, Usage
-from speechserve.options import AudioChunk
-from speechserve.tts.generation import NoiseSource
+from speechserve.engine.program import Sequence
+from speechserve.models.voxtral_tts.generation import NoiseSource
 
 
-class ChunkSink(Protocol):
-    """Where a sequence's audio goes: an async :class:`AudioStream`, or a list for offline use."""
-
-    usage: Usage
-
-    @property
-    def cancelled(self) -> bool: ...
-
-    def deliver(self, chunk: AudioChunk) -> None: ...
-
-    def fail(self, exc: BaseException) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class Status(enum.Enum):
-    WAITING = "waiting"  # queued, no slot
-    PREFILLING = "prefilling"  # has a slot, prompt partly in the KV cache
-    DECODING = "decoding"  # one frame per engine step
-    FINISHED = "finished"
-
-
-@dataclass(eq=False)
-class Sequence:
+@dataclass(eq=False, kw_only=True)
+class TTSSequence(Sequence):
     """Mutable per-request state. Owned by the engine thread only."""
 
-    request: SpeechRequest
-    sink: ChunkSink
-    prompt_embeds: torch.Tensor  # [L, dim]
-    noise: NoiseSource
-    arrival: float
-    status: Status = Status.WAITING
-    slot: int = -1
-    n_prefilled: int = 0
+    prompt_embeds: torch.Tensor | None = None  # [L, dim], built at admission
+    prompt_ids: list[int] | None = None  # known at submission unless a raw reference clip must be encoded
+    noise: NoiseSource | None = None
+    arrival: float = 0.0
     hidden: torch.Tensor | None = None  # normed hidden that produces the next frame [dim]
     frames: list[torch.Tensor] = field(default_factory=list)  # non-END frames, [37] int64 on CPU
+    fed_codes: torch.Tensor | None = None  # the last frame's codes on the model's device (next input)
     n_emitted: int = 0  # frames already decoded to audio and delivered
     codec_state: object = None  # the stream's incremental codec decoder state
     first_audio_at: float | None = None
-    finish_reason: str | None = None  # "end", "length", "cancelled", "error"
     delivered_last: bool = False
 
     @property
     def prompt_len(self) -> int:
-        return self.prompt_embeds.shape[0]
+        if self.prompt_embeds is not None:
+            return self.prompt_embeds.shape[0]
+        return len(self.prompt_ids or ())
 
     @property
     def n_generated(self) -> int:

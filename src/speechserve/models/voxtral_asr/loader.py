@@ -17,9 +17,9 @@ import torch
 
 from speechserve.checkpoints.layout import CheckpointLayout
 from speechserve.checkpoints.safetensors_io import describe_mismatch, iter_tensors, list_tensors
-from speechserve.checkpoints.voxtral_asr_config import VoxtralASRConfig
 from speechserve.errors import CheckpointError
 from speechserve.models.voxtral_asr import VoxtralASR
+from speechserve.models.voxtral_asr.config import VoxtralASRConfig
 
 Table = tuple[
     tuple[str, str, tuple[tuple[str, str], ...]], ...

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import codecs
 import io
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +24,8 @@ from mistral_common.tokens.tokenizers.base import SpecialTokenPolicy
 from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
 from pydantic import ValidationError
 
+from speechserve.asr.types import AudioPrompt
 from speechserve.errors import CheckpointError, InvalidRequest
-
-
-@dataclass(frozen=True)
-class AudioPrompt:
-    """Prompt ids plus the audios behind its `[AUDIO]` runs, each zero-padded to whole chunks (16 kHz)."""
-
-    ids: list[int]
-    audios: list[np.ndarray]
 
 
 def float_wav(samples: np.ndarray, sample_rate: int) -> bytes:

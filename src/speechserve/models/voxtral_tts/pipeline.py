@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from speechserve.errors import EncoderWeightsMissing, InvalidRequest, UnknownVoice
 from speechserve.models.voxtral_tts import VoxtralTTS
-from speechserve.options import AudioChunk, SynthesisOptions
-from speechserve.tokenization.voxtral_tts import VoxtralTTSTokenizer
-from speechserve.tts.generation import FrameStep, generate_frames, request_noise
+from speechserve.models.voxtral_tts.generation import FrameStep, generate_frames, request_noise
+from speechserve.models.voxtral_tts.tokenizer import VoxtralTTSTokenizer
+from speechserve.options import AudioChunk, RefAudio, SynthesisOptions
 
 DEFAULT_VOICE = "casual_male"
-RefAudio = bytes | tuple[np.ndarray, int]  # an encoded file, or (mono samples, sample rate)
+
+
+@dataclass(frozen=True)
+class ClonedVoice:
+    """A reference recording encoded once: its voice rows [n, dim] and the WAV the tokenizer counts."""
+
+    rows: torch.Tensor
+    wav: bytes
 
 
 class VoxtralTTSPipeline:
@@ -53,27 +61,17 @@ class VoxtralTTSPipeline:
         return self.model.audio_tokenizer.has_encoder
 
     @property
+    def dtype(self) -> torch.dtype:
+        return self.model.backbone.norm.weight.dtype
+
+    @property
     def device(self) -> torch.device:
         return self.model.backbone.norm.weight.device
 
-    def prompt(
-        self, text: str, voice: str | None = None, ref_audio: RefAudio | None = None
-    ) -> tuple[list[int], torch.Tensor]:
-        """Prompt ids and input embeddings [L, dim] (voice rows spliced over the `[AUDIO]` positions)."""
-        if not isinstance(text, str) or not text.strip():
-            raise InvalidRequest("input text must not be empty", param="input")
-        if ref_audio is not None:
-            ids, rows = self._clone_voice(text, ref_audio)
-        else:
-            name = (voice or self.default_voice).lower()
-            if name not in self._voices:
-                raise UnknownVoice(voice or "", self.voices)
-            ids, rows = self.tokenizer.encode_voice(text, name), self._voices[name]
-        ids_t = torch.tensor(ids, dtype=torch.long, device=self.device)
-        with torch.inference_mode():
-            return ids, self.model.embed_prompt(ids_t, rows)
-
-    def _clone_voice(self, text: str, ref_audio: RefAudio) -> tuple[list[int], torch.Tensor]:
+    def clone_voice(self, ref_audio: RefAudio) -> ClonedVoice:
+        """Encode a reference recording once (codec encoder) into voice rows reusable for many prompts."""
+        if isinstance(ref_audio, ClonedVoice):
+            return ref_audio
         if not self.supports_voice_cloning:
             raise EncoderWeightsMissing()
         from speechserve.audio import decode_audio, encode_audio, resample
@@ -85,11 +83,56 @@ class VoxtralTTSPipeline:
             samples = resample(np.asarray(samples, dtype=np.float32), rate, self.sample_rate)
         if len(samples) == 0:
             raise InvalidRequest("ref_audio contains no samples", param="ref_audio")
-        ids = self.tokenizer.encode_reference(text, encode_audio(samples, self.sample_rate, "wav"))
         wave = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)).to(self.device)
         with torch.inference_mode():
             rows = self.model.voice_rows_from_audio(wave)
-        return ids, rows
+        return ClonedVoice(rows, encode_audio(samples, self.sample_rate, "wav"))
+
+    def prompt_ids(
+        self, text: str, voice: str | None = None, ref_audio: RefAudio | None = None
+    ) -> list[int] | None:
+        """Prompt ids (cheap: checks the text and the voice, tokenizes). None when ``ref_audio`` is a raw
+        clip that must be encoded first (then :meth:`prompt` does both)."""
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidRequest("input text must not be empty", param="input")
+        if ref_audio is not None:
+            if not self.supports_voice_cloning:
+                raise EncoderWeightsMissing()
+            if not isinstance(ref_audio, ClonedVoice):
+                return None
+            return self.tokenizer.encode_reference(text, ref_audio.wav)
+        return self.tokenizer.encode_voice(text, self._voice_name(voice))
+
+    def _voice_name(self, voice: str | None) -> str:
+        name = (voice or self.default_voice).lower()
+        if name not in self._voices:
+            raise UnknownVoice(voice or "", self.voices)
+        return name
+
+    def prompt(
+        self,
+        text: str,
+        voice: str | None = None,
+        ref_audio: RefAudio | None = None,
+        ids: list[int] | None = None,
+    ) -> tuple[list[int], torch.Tensor]:
+        """Prompt ids and input embeddings [L, dim] (voice rows spliced over the `[AUDIO]` positions).
+
+        ``ids`` from :meth:`prompt_ids` skips tokenizing again. A raw ``ref_audio`` clip is encoded here.
+        """
+        if ref_audio is not None:
+            cloned = self.clone_voice(ref_audio)
+            if ids is None:
+                if not text.strip():
+                    raise InvalidRequest("input text must not be empty", param="input")
+                ids = self.tokenizer.encode_reference(text, cloned.wav)
+            rows = cloned.rows
+        else:
+            ids = ids if ids is not None else self.prompt_ids(text, voice)
+            rows = self._voices[self._voice_name(voice)]
+        ids_t = torch.tensor(ids, dtype=torch.long, device=self.device)
+        with torch.inference_mode():
+            return ids, self.model.embed_prompt(ids_t, rows)  # type: ignore[arg-type]
 
     def frames(
         self,
@@ -136,6 +179,24 @@ class VoxtralTTSPipeline:
         samples = np.concatenate([c.samples for c in chunks]) if chunks else np.zeros(0, np.float32)
         return AudioChunk(samples, self.sample_rate, 0, len(samples) // self.samples_per_frame, True)
 
+    def weight_bytes_per_step(self) -> int:
+        """Weight bytes one engine step reads (benchmarks report achieved GB/s from it)."""
+        from speechserve.models.voxtral_tts.bench import weight_bytes_per_step
+
+        return weight_bytes_per_step(self, self.model.cfg.flow.n_decoding_steps)
+
+    def bare_loop_seconds(self, frames: int, text: str) -> float:
+        """Seconds of the bare reference loop for one request (the engine-overhead baseline)."""
+        from speechserve.models.voxtral_tts.bench import bare_model_seconds
+
+        return bare_model_seconds(self, frames, text)
+
+    def warmup_request(self):  # type: ignore[no-untyped-def]
+        """A two-frame request that exercises every stage (the server sends it before serving)."""
+        from speechserve.engine import SpeechRequest
+
+        return SpeechRequest("Warm-up.", self.default_voice, None, SynthesisOptions(seed=0, max_frames=2))
+
     def _offline_core(self):  # type: ignore[no-untyped-def]
         """One engine per pipeline for synchronous use (a single KV slot; the server builds its own).
 
@@ -143,6 +204,8 @@ class VoxtralTTSPipeline:
         counts, which keeps same-seed audio bit-identical run to run."""
         if self._core is None:
             from speechserve.engine import EngineConfig, EngineCore
+            from speechserve.models.voxtral_tts.program import VoxtralTTSProgram
 
-            self._core = EngineCore(self, EngineConfig(max_batch=1, low_slack_seconds=float("-inf")))
+            config = EngineConfig(max_batch=1, low_slack_seconds=float("-inf"))
+            self._core = EngineCore(self, config, program=VoxtralTTSProgram(self, config))
         return self._core

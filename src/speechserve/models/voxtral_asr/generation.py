@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from speechserve.models.sampling import Sampler
 from speechserve.models.voxtral_asr import VoxtralASR
 
 
@@ -23,29 +24,6 @@ class TokenStep:
     """log-softmax of the raw logits at ``id``."""
     logits: torch.Tensor
     """[vocab] float32 logits of this step (before temperature)."""
-
-
-class Sampler:
-    """Picks the next id from logits; owns the request's random generator (CPU, seeded)."""
-
-    def __init__(self, temperature: float = 0.0, top_p: float = 1.0, seed: int | None = None) -> None:
-        self.temperature, self.top_p = temperature, top_p
-        self.generator = torch.Generator(device="cpu")
-        self.generator.manual_seed(seed if seed is not None else int(torch.randint(0, 2**62, ()).item()))
-
-    def __call__(self, logits: torch.Tensor) -> int:
-        """logits [vocab] → id."""
-        if self.temperature == 0.0:
-            return int(logits.argmax())
-        probs = torch.softmax(logits.float().cpu() / self.temperature, dim=-1)
-        if self.top_p < 1.0:
-            sorted_probs, order = probs.sort(descending=True)
-            outside = (
-                sorted_probs.cumsum(-1) - sorted_probs >= self.top_p
-            )  # mass before this id already enough
-            sorted_probs[outside] = 0.0
-            probs = torch.zeros_like(probs).scatter_(0, order, sorted_probs)
-        return int(torch.multinomial(probs, 1, generator=self.generator))
 
 
 @torch.inference_mode()

@@ -10,7 +10,6 @@ import torch
 
 from speechserve.asr.audio_input import AudioInput, check_duration, load_audio, load_base64_audio
 from speechserve.asr.chat import normalize_messages
-from speechserve.asr.generation import Sampler, generate_tokens
 from speechserve.asr.segments import SegmentText, TranscriptBuilder, windows
 from speechserve.asr.stream import TextStream
 from speechserve.asr.types import (
@@ -26,7 +25,8 @@ from speechserve.asr.types import (
 from speechserve.audio.mel import chunked_log_mel
 from speechserve.errors import CheckpointError, InvalidRequest
 from speechserve.models.voxtral_asr import VoxtralASR
-from speechserve.tokenization.voxtral_asr import AudioPrompt, VoxtralASRTokenizer
+from speechserve.models.voxtral_asr.generation import Sampler, generate_tokens
+from speechserve.models.voxtral_asr.tokenizer import AudioPrompt, VoxtralASRTokenizer
 
 DEFAULT_MAX_AUDIO_SECONDS = 1800.0  # the model card's 30 min for transcription
 
@@ -71,8 +71,19 @@ class VoxtralASRPipeline:
         return self.tokenizer.sample_rate
 
     @property
+    def dtype(self) -> torch.dtype:
+        return self.model.decoder.norm.weight.dtype
+
+    @property
     def device(self) -> torch.device:
         return self.model.decoder.norm.weight.device
+
+    def warmup_request(self):  # type: ignore[no-untyped-def]
+        """A two-token transcription of 0.1 s of silence (the server sends it before serving)."""
+        from speechserve.engine import ASRRequest
+
+        silence = np.zeros(self.sample_rate // 10, np.float32)
+        return ASRRequest(self.tokenizer.encode_transcription(silence, None), max_tokens=2)
 
     # ---- building blocks (also used by the golden runner) ------------------------------------------------
 
@@ -135,6 +146,16 @@ class VoxtralASRPipeline:
             seg = yield from self._generate(prompt, cap, sampler, index, before=out.text)
             out.add(start, end, seg, len(prompt.ids))
         return out.result()
+
+    def transcription_prompts(
+        self, samples: np.ndarray, opts: TranscriptionOptions
+    ) -> list[tuple[AudioPrompt, float, float, int]]:
+        """(prompt, start s, end s, token cap) for each 30 s chunk, as :meth:`transcribe` builds them."""
+        out = []
+        for start, end, piece in windows(samples, self.tokenizer.chunk_samples, self.sample_rate, True):
+            prompt = self.tokenizer.encode_transcription(piece, opts.language)
+            out.append((prompt, start, end, opts.max_tokens or self.default_max_tokens(prompt)))
+        return out
 
     def default_max_tokens(self, prompt: AudioPrompt) -> int:
         """Generated-token cap of a transcription prompt: 512 per 30 s chunk of audio it carries."""

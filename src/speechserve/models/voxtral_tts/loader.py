@@ -13,9 +13,9 @@ from pathlib import Path
 import torch
 
 from speechserve.checkpoints.safetensors_io import describe_mismatch, iter_tensors, list_tensors
-from speechserve.checkpoints.voxtral_tts_config import VoxtralTTSConfig
 from speechserve.errors import CheckpointError
 from speechserve.models.voxtral_tts import VoxtralTTS
+from speechserve.models.voxtral_tts.config import VoxtralTTSConfig
 
 # checkpoint prefix → module prefix (everything else keeps its name)
 NAME_MAP = (

@@ -15,13 +15,13 @@ from typing import Any
 
 from speechserve.checkpoints.config_keys import require, take_keys
 from speechserve.checkpoints.mistral_config import DecoderConfig
+from speechserve.options import DEFAULT_CFG_ALPHA  # noqa: F401  (the SDK's default, re-exported)
 
 # Audio special tokens inside every codebook (vllm-omni `AudioSpecialTokens`): 0 = [EMPTY_AUDIO], 1 = [END_AUDIO].
 N_AUDIO_SPECIAL_TOKENS = 2
 END_AUDIO_CODE = 1
 EMPTY_AUDIO_CODE = 0
 DEFAULT_N_DECODING_STEPS = 7  # params.json has no key; vllm-omni's parser sets 7 (spec §1.2, §9 D6)
-DEFAULT_CFG_ALPHA = 1.2
 
 
 def _round_up(n: int, multiple: int) -> int:

@@ -1,0 +1,1 @@
+"""Voxtral Mini 4B Realtime (2602): causal streaming transcription. Recognised, not served yet."""

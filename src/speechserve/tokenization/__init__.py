@@ -1,1 +1,0 @@
-"""Tokenization and request encoding through `mistral_common`."""
