@@ -74,3 +74,54 @@ def test_overload_and_cancel(tiny_tts) -> None:
             engine.submit(_req(4))
 
     asyncio.run(main())
+
+
+def test_one_request_of_many_segments_takes_one_queue_place(tiny_tts) -> None:
+    async def main() -> None:
+        engine = TTSEngine(tiny_tts, EngineConfig(max_batch=1, max_waiting=1))
+        engine.start()
+        try:
+            parts = engine.submit_many([_req(10 + i, 3) for i in range(4)])  # idle server, 4 segments
+            assert [(await p.collect()).n_frames for p in parts] == [3, 3, 3, 3]
+            first = engine.submit(_req(1, 2000))
+            it = first.__aiter__()
+            await it.__anext__()  # running, holding the only slot
+            waiting = engine.submit_many([_req(20 + i, 2) for i in range(3)])  # one place, three parts
+            with pytest.raises(Overloaded):
+                engine.submit(_req(3, 5))
+            assert engine.stats().waiting == 1
+            first.cancel()
+            await it.aclose()
+            assert [(await p.collect()).n_frames for p in waiting] == [2, 2, 2]
+        finally:
+            engine.stop()
+
+    asyncio.run(main())
+
+
+def test_a_request_cancelled_while_queued_frees_its_place_within_a_step(tiny_tts) -> None:
+    async def main() -> None:
+        engine = TTSEngine(tiny_tts, EngineConfig(max_batch=1, max_waiting=1))
+        engine.start()
+        try:
+            first = engine.submit(_req(1, 2000))
+            it = first.__aiter__()
+            await it.__anext__()  # running, holding the only slot
+            ghost = engine.submit(_req(2, 5))
+            with pytest.raises(Overloaded):
+                engine.submit(_req(3, 5))
+            ghost.cancel()  # the client went away while its request was still queued
+            steps = engine.core.counters.steps
+            for _ in range(500):
+                if engine.stats().waiting == 0:
+                    break
+                await asyncio.sleep(0.005)
+            assert engine.stats().waiting == 0 and engine.core.counters.steps - steps <= 2
+            late = engine.submit(_req(4, 2))  # its place is free again: accepted, not 429
+            first.cancel()
+            assert (await late.collect()).n_frames == 2
+            await it.aclose()
+        finally:
+            engine.stop()
+
+    asyncio.run(main())

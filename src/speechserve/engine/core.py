@@ -106,6 +106,12 @@ class EngineCore:
         return len(self.scheduler.waiting)
 
     @property
+    def n_waiting_places(self) -> int:
+        """Queue places taken: waiting sequences that stand for a client request (segments after the first
+        of one request share its place)."""
+        return sum(1 for s in self.scheduler.waiting if s.holds_place)
+
+    @property
     def n_running(self) -> int:
         return len(self.scheduler.running)
 

@@ -59,6 +59,8 @@ class Sequence:
     n_prefilled: int = 0
     finish_reason: str | None = None
     """Set when finished: the family's reasons ("end", "stop", "length") or "cancelled", "error"."""
+    holds_place: bool = True
+    """Counts against ``max_waiting`` while queued (False for the later parts of one client request)."""
 
     @property
     def prompt_len(self) -> int:

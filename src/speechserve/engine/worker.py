@@ -55,27 +55,43 @@ class Engine:
             self._thread = None
 
     def stats(self) -> EngineStats:
-        return EngineStats(waiting=self._pending + self.core.n_waiting, running=self.core.n_running)
+        """Queue places taken (requests waiting for a slot) and sequences running."""
+        return EngineStats(waiting=self._pending + self.core.n_waiting_places, running=self.core.n_running)
 
     def submit(self, request: Any, loop: asyncio.AbstractEventLoop | None = None) -> Any:
         """Check and enqueue ``request``. Call from the event loop that will consume the returned stream,
         or from a worker thread with that ``loop``."""
+        return self.submit_many([request], loop)[0]
+
+    def submit_many(self, requests: list[Any], loop: asyncio.AbstractEventLoop | None = None) -> list[Any]:
+        """Check and enqueue the parts of ONE client request (e.g. the text segments of a long input): they
+        take one queue place together, whatever their number, and are all refused or all accepted."""
         self._check_alive()
-        stream = self.core.program.open_stream(request, loop or asyncio.get_running_loop())
-        self._enqueue(self.core.make_sequence(request, stream))
-        return stream
+        loop = loop or asyncio.get_running_loop()
+        streams = [self.core.program.open_stream(r, loop) for r in requests]
+        try:
+            seqs = [self.core.make_sequence(r, s) for r, s in zip(requests, streams, strict=True)]
+        except BaseException:
+            for stream in streams:
+                stream.cancel()
+            raise
+        for seq in seqs[1:]:
+            seq.holds_place = False
+        self._enqueue(seqs)
+        return streams
 
     def _check_alive(self) -> None:
         if self._dead is not None or self._thread is None:
             raise EngineDead(f"the {self.name} is not running")
 
-    def _enqueue(self, seq: Any) -> None:
-        """Hand a validated sequence to the engine thread, or raise ``Overloaded``."""
+    def _enqueue(self, seqs: list[Any]) -> None:
+        """Hand one request's validated sequences to the engine thread (one queue place), or raise
+        ``Overloaded``."""
         with self._lock:
-            if self._pending + self.core.n_waiting >= self.config.max_waiting:
+            if self._pending + self.core.n_waiting_places >= self.config.max_waiting:
                 raise Overloaded(f"{self.config.max_waiting} requests are already waiting; retry later")
             self._pending += 1
-        self._inbox.put(seq)
+        self._inbox.put(seqs)
 
     def _take(self, block: bool) -> bool:
         """Move submissions into the core; False when asked to stop."""
@@ -88,7 +104,8 @@ class Engine:
                 return False
             with self._lock:
                 self._pending -= 1
-            self.core.add(seq)
+                for part in seq:  # added under the lock: the place moves from pending to waiting at once
+                    self.core.add(part)
             block = False
 
     def _run(self) -> None:

@@ -22,16 +22,25 @@ from speechserve.testing.golden_asr import run_voxtral_asr_case
 def run_case(case_dir: str | Path, layout: str = "mistral") -> dict[str, torch.Tensor]:
     """Run a case; the result has the same keys (and dtypes) as the case's `expected.safetensors`.
 
-    The case format is recognised from its files: Voxtral ASR cases (`utterances` in case.json, checkpoints
+    The case format is recognised from its files: Dia cases (`dia_nari/`, `dia_hf/`; ``layout`` "nari" or
+    "hf"), Voxtral Realtime and Voxtral ASR cases (`utterances` in case.json, checkpoints
     in `checkpoint_mistral/` and `checkpoint_hf/`, run from the one named by ``layout``) or Voxtral TTS cases.
     """
     case_dir = Path(case_dir)
     case = json.loads((case_dir / "case.json").read_text(encoding="utf-8"))
     if "utterances" in case and (case_dir / "checkpoint_mistral").is_dir():
         arch = detect_layout(case_dir / "checkpoint_mistral").architecture
+        if arch == "voxtral_realtime":
+            from speechserve.testing.golden_realtime import run_voxtral_realtime_case
+
+            return run_voxtral_realtime_case(case_dir, case, layout)
         if arch != "voxtral_asr":
             raise UnsupportedFeature(f"{case_dir.name}: golden cases of {arch} are not supported yet")
         return run_voxtral_asr_case(case_dir, case, layout)
+    if (case_dir / "dia_nari").is_dir() or (case_dir / "dia_hf").is_dir():
+        from speechserve.testing.golden_dia import run_dia_case
+
+        return run_dia_case(case_dir, case, layout)
     return _run_voxtral_tts(case_dir, case)
 
 

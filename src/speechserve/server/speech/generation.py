@@ -81,20 +81,15 @@ class SpeechGeneration:
     def submit(
         cls, engine: Engine, plan: SpeechPlan, gen_id: str, loop: asyncio.AbstractEventLoop | None = None
     ) -> SpeechGeneration:
-        """Submit every segment; on any failure (e.g. ``Overloaded``) cancel those already queued.
+        """Submit every segment as one engine request (one queue place): all refused or all accepted.
 
         ``loop`` is the event loop that will consume the audio (given when called from a worker thread)."""
-        streams: list[AudioStream] = []
-        try:
-            for i, text in enumerate(plan.segments):
-                seed = plan.options.seed
-                opts = plan.options if seed is None else replace(plan.options, seed=(seed + i) % _SEED_MOD)
-                req = SpeechRequest(text, plan.voice, plan.ref_audio, opts, request_id=f"{gen_id}-{i}")
-                streams.append(engine.submit(req, loop))
-        except BaseException:
-            for stream in streams:
-                stream.cancel()
-            raise
+        requests = []
+        for i, text in enumerate(plan.segments):
+            seed = plan.options.seed
+            opts = plan.options if seed is None else replace(plan.options, seed=(seed + i) % _SEED_MOD)
+            requests.append(SpeechRequest(text, plan.voice, plan.ref_audio, opts, request_id=f"{gen_id}-{i}"))
+        streams = engine.submit_many(requests, loop)  # one queue place for the whole response
         return cls(
             gen_id, plan, streams, engine.pipeline.sample_rate, engine.pipeline.samples_per_frame, loop
         )
