@@ -61,13 +61,18 @@ def load(
     *,
     tokenizer: str | Path | None = None,
     revision: str | None = None,
+    fast_matmul: bool = True,
+    isq: str | None = None,
 ) -> Any:
     """Load a speech model from a local directory, the Hugging Face cache, or a hub id (downloaded).
 
     Returns the pipeline of the detected family (``speechserve.registry.families()`` lists them), e.g. a
     Voxtral TTS pipeline (``synthesize``/``generate``) or a Voxtral ASR pipeline (``transcribe``/``chat``).
     ``tokenizer`` overrides the checkpoint's own tokenizer file. ``pipeline.family.capabilities`` says what
-    it can do.
+    it can do. ``fast_matmul`` (CPU only): pick the faster small-batch product per weight shape by
+    measurement (:mod:`speechserve.models.fast_linear`). ``isq`` ("int8", "int4", "fp8") quantizes the
+    weights at load (:mod:`speechserve.models.quantize`; what each mode does on each device is documented
+    there); the family keeps its sensitive parts (``Family.isq_keep``) in full precision.
     """
     root = resolve_model_dir(model, revision=revision)
     layout = detect_layout(root)
@@ -86,4 +91,16 @@ def load(
     )
     pipeline = family.load(ctx)
     pipeline.family = family
+    model = getattr(pipeline, "model", None)
+    if isq is not None:
+        from speechserve.models.quantize import quantize
+
+        if not isinstance(model, torch.nn.Module):
+            raise UnsupportedFeature(f"the {family.name} family does not support isq")
+        quantize(model, isq, family.isq_keep)
+        pipeline.isq = isq
+    if fast_matmul and dev.type == "cpu" and isinstance(getattr(pipeline, "model", None), torch.nn.Module):
+        from speechserve.models import fast_linear
+
+        fast_linear.install(pipeline.model)
     return pipeline

@@ -40,6 +40,7 @@ BUILTIN = (
     "speechserve.models.voxtral_tts.family",
     "speechserve.models.voxtral_asr.family",
     "speechserve.models.voxtral_realtime.family",
+    "speechserve.models.dia.family",
 )
 """Modules whose ``FAMILY`` is registered on first use (import order = detection order)."""
 
@@ -81,6 +82,8 @@ class Family:
     """(pipeline, EngineConfig) → the engine program; None for families that cannot run on the engine yet."""
     write_random: Callable[..., Path] | None = None
     description: str = ""
+    isq_keep: tuple[str, ...] = ()
+    """Module-name prefixes of ``pipeline.model`` that in-situ quantization leaves in full precision."""
 
     def __post_init__(self) -> None:
         unknown = set(self.capabilities) - set(CAPABILITIES)

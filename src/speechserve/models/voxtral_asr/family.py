@@ -50,5 +50,6 @@ FAMILY = Family(
     license=LICENSE,
     program=program,
     write_random=write_random,
+    isq_keep=(),
     description="Voxtral Mini 3B / Small 24B (2507): transcription and chat about audio",
 )

@@ -50,5 +50,6 @@ FAMILY = Family(
     license=LICENSE,
     program=program,
     write_random=write_random,
+    isq_keep=("audio_tokenizer", "audio_embeddings"),
     description="Voxtral-4B-TTS-2603: text + preset voice → 24 kHz speech",
 )

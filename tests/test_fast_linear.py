@@ -1,0 +1,57 @@
+"""The small-batch matmul path equals ``F.linear`` (within 1e-5), dispatches by row count, and is what a
+CPU load installs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from speechserve.models import fast_linear
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("shape", [(1, 64), (3, 5, 64), (48, 64)])
+def test_transposed_product_equals_linear(shape: tuple[int, ...], dtype: torch.dtype) -> None:
+    gen = torch.Generator().manual_seed(0)
+    w = torch.randn(96, 64, generator=gen).to(dtype)
+    b = torch.randn(96, generator=gen).to(dtype)
+    x = torch.randn(*shape, generator=gen).to(dtype)
+    got, want = fast_linear.transposed_linear(x, w, b), F.linear(x, w, b)
+    assert got.shape == want.shape and got.is_contiguous()
+    tol = 1e-5 if dtype == torch.float32 else 2e-2
+    assert (got.float() - want.float()).abs().max() <= tol * want.float().abs().max()
+
+
+def test_install_patches_by_row_count(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPEECHSERVE_CACHE", str(tmp_path))
+    model = nn.Sequential(nn.Linear(64, 96), nn.Linear(96, 32, bias=False))
+    calls = []
+    monkeypatch.setattr(fast_linear, "measure", lambda w, rows, repeats=5: calls.append(rows) or {r: r in (2, 3, 4) for r in rows})  # fmt: skip
+    report = fast_linear.install(model, max_rows=8)
+    assert set(report) == {"96x64 float32", "32x96 float32"} and len(calls) == 2
+    assert report["96x64 float32"] == {1: False, 2: True, 3: True, 4: True, 6: False, 8: False}
+    disp = model[0].small_batch_dispatch
+    assert [disp.transposed(n) for n in range(1, 10)] == [
+        False,
+        True,
+        True,
+        True,
+        True,
+        False,
+        False,
+        False,
+        False,
+    ]
+    x = torch.randn(4, 64)
+    assert (
+        model(x) - nn.functional.linear(F.linear(x, model[0].weight, model[0].bias), model[1].weight)
+    ).abs().max() < 1e-5
+    fast_linear.install(nn.Sequential(nn.Linear(64, 96)), max_rows=8)  # same shape again: from the cache
+    assert len(calls) == 2
+
+
+def test_cpu_load_installs_it(tiny_tts) -> None:
+    linears = [m for m in tiny_tts.model.modules() if type(m) is nn.Linear]
+    assert linears and all(hasattr(m, "small_batch_dispatch") for m in linears)
