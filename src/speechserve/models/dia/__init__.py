@@ -2,5 +2,6 @@
 classifier-free guidance, and the 44.1 kHz Descript Audio Codec."""
 
 from speechserve.models.dia.model import Dia
+from speechserve.models.dia.options import DiaOptions
 
-__all__ = ["Dia"]
+__all__ = ["Dia", "DiaOptions"]
