@@ -29,10 +29,15 @@ def make_settings(checkpoint: Path, **overrides) -> ServerSettings:
 
 
 @asynccontextmanager
-async def serving(settings: ServerSettings) -> AsyncIterator[FastAPI]:
-    """An app with its lifespan running (model loaded, engine started and warmed up)."""
-    app = create_app(settings)
+async def serving(settings: ServerSettings, ready: bool = True, **kwargs) -> AsyncIterator[FastAPI]:
+    """An app with its lifespan running; with ``ready``, once its models are loaded, started and warmed up
+    (they load in the background after the lifespan starts). ``kwargs`` go to ``create_app``."""
+    app = create_app(settings, **kwargs)
     async with app.router.lifespan_context(app):
+        if ready:
+            await app.state.startup.wait()
+            if app.state.startup.status != "ok":
+                raise RuntimeError("the test app's models failed to load; see the log")
         yield app
 
 
@@ -75,6 +80,9 @@ class LiveServer:
             raise TimeoutError("uvicorn did not start within 180 s")
         if not self.server.started:
             raise RuntimeError("uvicorn failed to start; see the log above")
+        startup = self.app.state.startup  # the models load in the background once the port is open
+        if not wait_until(lambda: startup.status != "loading", timeout=180) or startup.status != "ok":
+            raise RuntimeError(f"the models did not load ({startup.status}); see the log above")
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
 
@@ -86,6 +87,14 @@ def _started_url(proc: subprocess.Popen, lines: queue.Queue, timeout: float) -> 
     raise AssertionError("server did not start:\n" + "".join(seen))
 
 
+def _healthy(url: str) -> bool:
+    """True once ``/health`` answers 200 (the port opens before the models are loaded)."""
+    try:
+        return httpx.get(f"{url}/health", timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def test_speechserve_serve_in_a_subprocess(tiny_checkpoint: Path) -> None:
     env = os.environ | {
         "SPEECHSERVE_MAX_FRAMES": "6",
@@ -98,6 +107,7 @@ def test_speechserve_serve_in_a_subprocess(tiny_checkpoint: Path) -> None:
     threading.Thread(target=lambda: [lines.put(x) for x in proc.stderr], daemon=True).start()  # type: ignore[union-attr]
     try:
         url = _started_url(proc, lines, timeout=240)
+        assert wait_until(lambda: _healthy(url), timeout=240, interval=0.2)
         audio = _client(url, "sk-b").audio.speech.create(
             model="tts-1", voice="nova", input="Hello from a real server.", response_format="flac"
         )
@@ -106,7 +116,7 @@ def test_speechserve_serve_in_a_subprocess(tiny_checkpoint: Path) -> None:
         assert 0 < len(samples) <= 6 * SPF and len(samples) % SPF == 0
         with pytest.raises(openai.AuthenticationError):
             _client(url, "sk-wrong").models.list()
-        assert [m.id for m in _client(url, "sk-a").models.list().data] == [str(tiny_checkpoint)]
+        assert [m.id for m in _client(url, "sk-a").models.list().data] == [tiny_checkpoint.name]
     finally:
         proc.send_signal(signal.SIGINT)
         try:

@@ -155,3 +155,74 @@ async def test_file_url_in_a_chat_under_the_allow_list(asr_app, asr_http, tmp_pa
         service.fetcher = real
     assert response.status_code == 200, response.text
     assert response.json()["usage"]["prompt_tokens"] > 375  # the audio made it into the prompt
+
+
+@pytest.mark.parametrize(
+    ("ip", "public"),
+    [
+        ("2002:7f00:1::1", False), ("2002:a00:1::", False), ("2002:a9fe:a9fe::1", False),  # 6to4
+        ("2002:808:808::1", True),
+        ("64:ff9b::7f00:1", False), ("64:ff9b::a9fe:a9fe", False), ("64:ff9b::c0a8:1", False),  # NAT64
+        ("64:ff9b::808:808", True), ("64:ff9b:1::808:808", False),  # 64:ff9b:1::/48 is local use
+        ("2001:0:4136:e378:8000:63bf:80ff:fffe", False),  # Teredo, client 127.0.0.1 obfuscated
+        ("::ffff:7f00:1", False), ("::ffff:a9fe:a9fe", False), ("::ffff:8.8.8.8", True),  # IPv4-mapped
+    ],
+)  # fmt: skip
+def test_ipv6_carrying_an_ipv4_is_judged_by_it(ip: str, public: bool) -> None:
+    assert is_public(ip) is public
+
+
+def test_embedded_ipv4_of_each_form() -> None:
+    from ipaddress import IPv4Address, IPv6Address
+
+    from speechserve.server.chat.media import embedded_ipv4
+
+    assert embedded_ipv4(IPv6Address("2002:a00:1::1")) == [IPv4Address("10.0.0.1")]
+    assert embedded_ipv4(IPv6Address("64:ff9b::a9fe:a9fe")) == [IPv4Address("169.254.169.254")]
+    teredo = embedded_ipv4(IPv6Address("2001:0:4136:e378:8000:63bf:80ff:fffe"))
+    assert teredo == [IPv4Address("65.54.227.120"), IPv4Address("127.0.0.1")]  # server, client
+    assert embedded_ipv4(IPv6Address("2606:4700::1111")) == []
+
+
+async def test_host_is_sent_as_written_ascii_and_bracketed() -> None:
+    asked: list[str] = []
+
+    async def dns(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return [PUBLIC]
+
+    seen: list[httpx.Request] = []
+    transport = httpx.MockTransport(lambda r: seen.append(r) or httpx.Response(200, content=b"ok"))
+    fetcher = MediaFetcher(ServerSettings(model="m"), resolver=dns, transport=transport)
+    assert await fetcher.fetch("http://[2606:4700::1111]:8080/a.wav") == b"ok"
+    assert seen[-1].headers["host"] == "[2606:4700::1111]:8080" and asked == []  # a literal: no lookup
+    assert await fetcher.fetch("https://bücher.example/a.wav") == b"ok"
+    assert asked == ["xn--bcher-kva.example"]  # the IDNA form, as TLS and Host carry it
+    assert seen[-1].headers["host"] == "xn--bcher-kva.example"
+    assert seen[-1].extensions["sni_hostname"] == "xn--bcher-kva.example"
+
+
+@pytest.mark.parametrize(
+    ("location", "refusal"),
+    [
+        ("http://xn--/", MediaURLRejected),
+        ("http://audio.example:99999/", MediaURLRejected),
+        ("http://audio.example:0/", MediaURLRejected),
+        ("http://[::1", InvalidRequest),  # httpx itself refuses to follow it (RemoteProtocolError)
+    ],
+)
+async def test_a_malformed_redirect_is_a_400(location: str, refusal: type[InvalidRequest]) -> None:
+    fetcher, seen = _fetcher(lambda r: httpx.Response(302, headers={"location": location}))
+    with pytest.raises(refusal):
+        await fetcher.fetch("http://audio.example/a.wav")
+    assert len(seen) == 1
+
+
+def test_hostile_file_urls_are_refused_not_crashed(tmp_path) -> None:
+    (tmp_path / "a.wav").write_bytes(b"small")
+    fetcher, _ = _fetcher(lambda r: httpx.Response(500), tmp_root=str(tmp_path))
+    for url in (f"file://{tmp_path}/a%00.wav", f"file://{tmp_path}/a.wav%0d%0a", "file://[::1/a.wav", f"file://{tmp_path}/" + "a" * 9000):  # fmt: skip
+        with pytest.raises(MediaURLRejected):
+            fetcher.read_local(url)
+    with pytest.raises(InvalidRequest, match="cannot read"):  # ENAMETOOLONG: a 400, not a 500
+        fetcher.read_local(f"file://{tmp_path}/{'a' * 300}.wav")

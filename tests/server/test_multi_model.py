@@ -19,13 +19,13 @@ pytestmark = pytest.mark.anyio
 
 async def test_models_lists_both_with_capabilities(asr_client, tiny_asr_checkpoint: Path, tiny_checkpoint: Path) -> None:  # fmt: skip
     cards = {m.id: m.model_dump() for m in (await asr_client.models.list()).data}
-    asr, tts = cards[str(tiny_asr_checkpoint)], cards[str(tiny_checkpoint)]
-    assert list(cards) == [str(tiny_asr_checkpoint), str(tiny_checkpoint)]
+    asr, tts = cards[tiny_asr_checkpoint.name], cards[tiny_checkpoint.name]
+    assert list(cards) == [tiny_asr_checkpoint.name, tiny_checkpoint.name]
     assert asr["capabilities"] == ["transcription", "chat"] and tts["capabilities"] == ["speech"]
     assert (asr["license"], tts["license"]) == ("Apache-2.0", "CC-BY-NC-4.0")
     assert "whisper-1" in asr["aliases"] and "tts-1" in tts["aliases"]
     assert "tts-1" not in asr["aliases"] and "whisper-1" not in tts["aliases"]
-    assert (await asr_client.models.retrieve("whisper-1")).id == str(tiny_asr_checkpoint)
+    assert (await asr_client.models.retrieve("whisper-1")).id == tiny_asr_checkpoint.name
 
 
 async def test_each_request_goes_to_its_model(asr_app, asr_client, asr_http) -> None:

@@ -22,6 +22,9 @@ from speechserve.engine.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
+IDLE_WAIT_SECONDS = 0.02
+"""Longest wait for client input (``Program.wait_for_input``) in a step where nothing could move."""
+
 
 @dataclass(frozen=True)
 class EngineConfig:
@@ -125,7 +128,8 @@ class EngineCore:
             if seq.sink.cancelled and not seq.finished:
                 seq.finish("cancelled")
         program = self.program
-        for seq, first, n in self.scheduler.admit(self._begin):
+        admitted = self.scheduler.admit(self._begin)
+        for seq, first, n in admitted:
             self._stage("model_seconds", [seq], lambda s=seq, f=first, n=n: program.prefill(s, f, n))
         ready = [s for s in self.scheduler.running if s.status is Status.DECODING and program.is_ready(s)]
         if ready:
@@ -137,6 +141,8 @@ class EngineCore:
         cont = [s for s in ready if s.status is Status.DECODING]
         if cont:
             self._stage("model_seconds", cont, lambda: program.advance(cont))
+        if not ready and not any(n for _, _, n in admitted) and hasattr(program, "wait_for_input"):
+            program.wait_for_input(IDLE_WAIT_SECONDS)  # streams waiting for client input: sleep, not spin
         for seq in self.scheduler.remove_finished():
             if seq.finish_reason not in ("cancelled", "error"):
                 self._stage("codec_seconds", [seq], lambda s=seq: program.finish(s))

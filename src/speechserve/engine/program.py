@@ -123,3 +123,6 @@ class Program(Protocol):
     def finish(self, seq: Any) -> None:
         """After a sequence ended normally, before its sink is closed (e.g. a closing audio chunk)."""
         ...
+
+    # Optional: ``wait_for_input(timeout)`` — called when a step could move nothing (every running sequence
+    # waits for client input, e.g. live audio); block until input arrives or ``timeout`` passes.

@@ -1,9 +1,11 @@
 """The one place where errors become HTTP responses in OpenAI's envelope.
 
-``{"error": {"message", "type", "param", "code"}}`` with the status from :data:`ERROR_TABLE`, chosen by
-exception class (most specific first), never by message text. Request validation (pydantic, malformed
-JSON) is 400 with ``param`` naming the offending field. Anything unexpected is a 500 that does not leak
-internals. The SSE path reuses :func:`error_object` for its final error event.
+``{"error": {"message", "type", "param", "code"}}`` (:class:`ErrorResponse`, also what the OpenAPI schema
+documents) with the status and headers from :data:`ERROR_TABLE`, chosen by exception class (most specific
+first), never by message text. Request validation (pydantic, malformed JSON) is 400 with ``param`` naming the
+offending field. Anything unexpected is a 500 that does not leak internals. The SSE path reuses
+:func:`error_object` for its final error event; the request gate (``gate.py``) answers with
+:func:`exception_response` before a route runs.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from speechserve.errors import (
@@ -36,8 +39,39 @@ from speechserve.errors import (
 log = logging.getLogger("speechserve.server")
 
 
+class ErrorObject(BaseModel):
+    """OpenAI's error object."""
+
+    message: str
+    """What went wrong, for a person to read (never the server's internals or paths)."""
+    type: str
+    """``invalid_request_error``, ``rate_limit_error`` or ``server_error``."""
+    param: str | None
+    """The request field at fault, when there is one."""
+    code: str | None
+    """Machine-readable reason: ``invalid_value``, ``voice_not_found``, ``model_not_found`` …"""
+
+
+class ErrorResponse(BaseModel):
+    """Body of every error response: ``{"error": {message, type, param, code}}``."""
+
+    error: ErrorObject
+
+
 class AuthenticationFailed(SpeechServeError):
     """Missing or wrong API key (HTTP 401)."""
+
+
+class RequestTooLarge(InputTooLarge):
+    """A JSON request body over ``max_body_mb`` (HTTP 413)."""
+
+
+class ModelsLoading(SpeechServeError):
+    """The models are still loading (HTTP 503, ``Retry-After``)."""
+
+
+class ModelsFailed(SpeechServeError):
+    """A model failed to load; the server cannot answer (HTTP 503). The reason is in the server log."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +82,7 @@ class ErrorKind:
     type: str
     code: str | None
     param: str | None = None  # used when the exception carries none
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 ERROR_TABLE: dict[type[BaseException], ErrorKind] = {
@@ -56,13 +91,18 @@ ERROR_TABLE: dict[type[BaseException], ErrorKind] = {
     UnsupportedAudioFormat: ErrorKind(400, "invalid_request_error", "unsupported_format", "file"),
     InvalidAudio: ErrorKind(400, "invalid_request_error", "invalid_audio", "file"),
     MediaURLRejected: ErrorKind(400, "invalid_request_error", "invalid_audio_url", "messages"),
+    RequestTooLarge: ErrorKind(413, "invalid_request_error", "request_too_large"),
     InputTooLarge: ErrorKind(413, "invalid_request_error", "file_too_large", "file"),
     InvalidRequest: ErrorKind(400, "invalid_request_error", "invalid_value"),
     UnsupportedTask: ErrorKind(400, "invalid_request_error", "unsupported_task", "model"),
     UnsupportedFeature: ErrorKind(400, "invalid_request_error", "unsupported"),
-    AuthenticationFailed: ErrorKind(401, "invalid_request_error", "invalid_api_key"),
+    AuthenticationFailed: ErrorKind(
+        401, "invalid_request_error", "invalid_api_key", headers=(("WWW-Authenticate", "Bearer"),)
+    ),
     ModelNotFound: ErrorKind(404, "invalid_request_error", "model_not_found", "model"),
-    Overloaded: ErrorKind(429, "rate_limit_error", "overloaded"),
+    Overloaded: ErrorKind(429, "rate_limit_error", "overloaded", headers=(("Retry-After", "1"),)),
+    ModelsLoading: ErrorKind(503, "server_error", "loading", headers=(("Retry-After", "5"),)),
+    ModelsFailed: ErrorKind(503, "server_error", "model_load_failed"),
     EngineDead: ErrorKind(503, "server_error", "engine_unavailable"),
     CheckpointError: ErrorKind(500, "server_error", "checkpoint_error"),
 }
@@ -89,6 +129,12 @@ def error_response(status: int, error: dict, headers: dict[str, str] | None = No
     return JSONResponse({"error": error}, status_code=status, headers=headers)
 
 
+def exception_response(exc: BaseException) -> JSONResponse:
+    """The envelope, status and headers for ``exc``."""
+    kind = error_kind(exc)
+    return error_response(kind.status, error_object(exc), dict(kind.headers) or None)
+
+
 def _validation_error(exc: RequestValidationError) -> dict:
     """First pydantic/JSON error → the envelope's message and param (the top-level body field)."""
     first = exc.errors()[0] if exc.errors() else {"msg": "invalid request", "loc": ()}
@@ -108,10 +154,7 @@ async def _on_speechserve_error(request: Request, exc: Exception) -> JSONRespons
     _count(request, kind.code or kind.type)
     if kind.status >= 500:
         log.error("request failed: %s", exc)
-    headers = {"Retry-After": "1"} if kind.status == 429 else None
-    if kind.status == 401:
-        headers = {"WWW-Authenticate": "Bearer"}
-    return error_response(kind.status, error_object(exc), headers)
+    return exception_response(exc)
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -123,6 +166,8 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
 
 async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if isinstance(exc.__cause__, SpeechServeError):  # raised while FastAPI read the body (e.g. over the cap)
+        return await _on_speechserve_error(request, exc.__cause__)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     _count(request, code)
     error = {"message": str(exc.detail), "type": "invalid_request_error", "param": None, "code": code}

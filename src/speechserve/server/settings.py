@@ -49,8 +49,9 @@ class ServerSettings(BaseSettings):
     ``SPEECHSERVE_MODEL``. Each request is routed by its ``model`` field; the first model able to do a task
     answers requests that name none."""
     served_model_name: list[str] = []
-    """Names clients use in ``model``; empty: each ``model`` value itself and its last path component. With
-    one model every name is accepted for it; with several, give exactly one name per model, in order."""
+    """Names clients use in ``model``; the first is the id ``/v1/models`` shows. Empty: the hub id, or a local
+    directory's own name (the machine's path is accepted in requests but never shown). With one model every
+    name is accepted for it; with several, give exactly one name per model, in order."""
     model_aliases: list[str] = list(OPENAI_MODEL_ALIASES)
     """Further names of the first speech (TTS) model (OpenAI's by default, so clients that hard-code ``tts-1``
     work)."""
@@ -80,6 +81,10 @@ class ServerSettings(BaseSettings):
     # ---- requests ---------------------------------------------------------------------------------------------------
     max_input_chars: int = Field(4096, ge=1)
     """Longest accepted ``input`` (OpenAI's limit); longer → 400."""
+    max_body_mb: float = Field(64.0, gt=0)
+    """Largest JSON request body, in MB (10^6 bytes): room for a chat's base64 audio parts or a speech
+    request's ``ref_audio``. Larger → 413, refused from ``Content-Length`` before the body is read, or while it
+    streams in when there is none. Multipart uploads are capped by ``max_upload_mb`` instead."""
     voice_aliases: dict[str, str] = dict(OPENAI_VOICE_ALIASES)
     """Extra voice names → presets. Aliases whose preset the checkpoint lacks are dropped at start-up."""
     default_voice: str | None = None
@@ -164,9 +169,22 @@ class ServerSettings(BaseSettings):
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1_000_000)
 
+    @property
+    def max_body_bytes(self) -> int:
+        return int(self.max_body_mb * 1_000_000)
+
+    def served_id(self, index: int = 0) -> str:
+        """The id ``model[index]`` is shown as: its first served name, else the hub id or the local directory's
+        own name (:func:`speechserve.loading.model_id`: never a path of the machine)."""
+        from speechserve.loading import model_id
+
+        if self.served_model_name:
+            return self.served_model_name[0 if len(self.model) == 1 else index]
+        return model_id(self.model[index])
+
     def model_names(self, index: int = 0) -> list[str]:
-        """The names a request's ``model`` may carry for ``model[index]`` (first: the canonical one), before
-        the OpenAI aliases (given out by task, see ``state.py``)."""
+        """The names a request's ``model`` may carry for ``model[index]`` (as given first), before the OpenAI
+        aliases (given out by task, see ``state.py``). Which of them are shown: see ``state.py``."""
         ref = self.model[index]
         if len(self.model) == 1 and self.served_model_name:
             return list(dict.fromkeys(self.served_model_name))

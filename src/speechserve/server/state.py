@@ -1,7 +1,12 @@
 """What the app serves: each model with its engine (and, for speech models, voice catalogue), looked up by
 request name and checked for the task a route needs.
 
-Built by the lifespan (``app.py``), read by the routes through ``request.app.state.registry``.
+Built in the background once the lifespan has started (``startup.py``), read by the routes through
+``request.app.state.registry``.
+
+A model is shown (``/v1/models``, ``/health``, error messages) by its served id: the hub id, the local
+directory's own name, or the first ``served_model_name``; the path of a local checkpoint given as ``--model``
+is accepted in requests but never shown, so no response tells a client where the machine keeps its files.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ class ServedModel:
     """One loaded model and its engine. Lifetime: the app's lifespan."""
 
     names: list[str]
-    """Accepted request ``model`` values; ``names[0]`` is the id ``/v1/models`` shows."""
+    """Accepted request ``model`` values that may be shown; ``names[0]`` is the id ``/v1/models`` shows."""
     pipeline: Any
     """The family's pipeline (``family.capabilities`` says which task protocols it implements)."""
     engine: Engine
@@ -43,6 +48,11 @@ class ServedModel:
     created: int = field(default_factory=lambda: int(time.time()))
     in_flight: dict[str, object] = field(default_factory=dict)
     """Generations being answered, by generation id (for metrics, tests and debugging)."""
+    hidden_names: tuple[str, ...] = ()
+    """Further accepted request ``model`` values that are never shown (the checkpoint's path on this machine)."""
+
+    def answers_to(self, name: str) -> bool:
+        return name in self.names or name in self.hidden_names
 
     @property
     def id(self) -> str:
@@ -72,7 +82,7 @@ class ModelRegistry:
         if name is None or not name.strip():
             return self.models[0]
         for model in self.models:
-            if name in model.names:
+            if model.answers_to(name):
                 return model
         names = ", ".join(n for m in self.models for n in m.names)
         raise ModelNotFound(f"The model {name!r} does not exist on this server; valid model names: {names}")
@@ -97,15 +107,23 @@ class ModelRegistry:
         return model
 
 
-def load_served_models(settings: ServerSettings) -> list[ServedModel]:
-    """Load every checkpoint and build (not start) its engine. Blocking: run it in a worker thread."""
-    models: list[ServedModel] = []
-    for index in range(len(settings.model)):
-        models.append(load_served_model(settings, index))
+def name_models(models: list[ServedModel], settings: ServerSettings) -> None:
+    """Once every model is loaded: OpenAI's aliases go to the first model of each task; a name two models
+    share stays with the first."""
     _give_aliases(models, "speech", settings.model_aliases)
     _give_aliases(models, "transcription", settings.transcription_model_aliases)
     _drop_duplicate_names(models)
-    return models
+
+
+def request_names(settings: ServerSettings, index: int) -> tuple[list[str], tuple[str, ...]]:
+    """``(shown names, hidden names)`` a request may use for ``settings.model[index]``: the served id first;
+    the ``--model`` value itself is hidden when it is a path on this machine (it is not its own id)."""
+    from speechserve.loading import model_id
+
+    ref, served = settings.model[index], settings.served_id(index)
+    names = list(dict.fromkeys([served, *settings.model_names(index)]))
+    hidden = tuple(n for n in names if n == ref != served and model_id(ref) != ref)
+    return [n for n in names if n not in hidden], hidden
 
 
 def _set_cpu_threads(settings: ServerSettings) -> None:
@@ -128,7 +146,7 @@ def load_served_model(settings: ServerSettings, index: int = 0) -> ServedModel:
     pipeline = speechserve.load(
         ref, device=settings.device, dtype=settings.dtype, tokenizer=settings.tokenizer, revision=settings.revision
     )  # fmt: skip
-    names = settings.model_names(index)
+    names, hidden = request_names(settings, index)
     family = family_of(pipeline)
     text_model = bool({"transcription", "chat"} & family.capabilities)
     if text_model:
@@ -140,11 +158,12 @@ def load_served_model(settings: ServerSettings, index: int = 0) -> ServedModel:
         eager=settings.eager,
     )
     if family.program is None:
-        raise UnsupportedFeature(f"{ref}: the {family.name} family cannot be served yet")
+        raise UnsupportedFeature(f"{names[0]}: the {family.name} family cannot be served yet")
     voices = None
     if "speech" in family.capabilities and getattr(pipeline, "voices", None):
         voices = VoiceCatalog(pipeline.voices, settings.voice_aliases, settings.default_voice, family.license)
-    return ServedModel(names, pipeline, Engine(pipeline, config), voices, license=family.license)
+    engine = Engine(pipeline, config)
+    return ServedModel(names, pipeline, engine, voices, license=family.license, hidden_names=hidden)
 
 
 def _give_aliases(models: list[ServedModel], task: Task, aliases: list[str]) -> None:
@@ -167,4 +186,5 @@ def _drop_duplicate_names(models: list[ServedModel]) -> None:
         if model.names[0] in taken:
             raise ValueError(f"two served models are both called {model.names[0]!r}; set served_model_name")
         model.names = [n for n in model.names if n not in taken]
-        taken.update(model.names)
+        model.hidden_names = tuple(n for n in model.hidden_names if n not in taken)
+        taken.update(model.names, model.hidden_names)

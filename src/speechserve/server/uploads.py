@@ -1,5 +1,7 @@
-"""Multipart uploads under a size cap: the body is counted while it streams in, so an oversize upload is
-refused (413) without being stored whole, whether or not the client sent ``Content-Length``.
+"""Multipart uploads under a size cap. The request gate (``gate.py``) refuses a body whose declared size is
+over ``max_upload_mb`` plus :data:`FORM_OVERHEAD_BYTES` before reading it, and counts the body while it
+streams in otherwise, so an oversize upload is refused (413) without being stored whole, whether or not the
+client sent ``Content-Length``; :func:`read_upload` checks the file itself against the cap.
 
 Form fields are validated by a pydantic model, as JSON bodies are: a bad field becomes the usual 400 with
 ``param`` naming it. Array fields arrive as OpenAI's SDK sends them, with bracket keys
@@ -8,7 +10,6 @@ Form fields are validated by a pydantic model, as JSON bodies are: a bad field b
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
 from typing import TypeVar
 
 from fastapi import Request
@@ -32,33 +33,12 @@ def too_large(size: int, limit: int, what: str = "the uploaded file", param: str
     )
 
 
-class _CappedRequest(Request):
-    """A request whose body stream raises :class:`InputTooLarge` once it passes ``cap`` bytes."""
-
-    cap: int = 0
-    limit: int = 0  # the file cap, for the message
-
-    async def stream(self) -> AsyncGenerator[bytes, None]:
-        seen = 0
-        async for chunk in super().stream():
-            seen += len(chunk)
-            if seen > self.cap:
-                raise too_large(seen, self.limit, "the request body")
-            yield chunk
-
-
-async def read_form(request: Request, max_file_bytes: int) -> FormData:
-    """Parse a multipart body of at most ``max_file_bytes`` + framing. Close the form when done."""
-    cap = max_file_bytes + FORM_OVERHEAD_BYTES
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > cap:  # refuse before reading anything
-        raise too_large(int(declared), max_file_bytes, "the request body")
+async def read_form(request: Request) -> FormData:
+    """Parse a multipart body (its size is capped by the request gate). Close the form when done."""
     content_type = request.headers.get("content-type", "")
     if not content_type.lower().startswith("multipart/form-data"):
         raise InvalidRequest("send the request as multipart/form-data with the audio in a 'file' field")
-    capped = _CappedRequest(request.scope, request.receive)
-    capped.cap, capped.limit = cap, max_file_bytes
-    return await capped.form(max_files=1, max_fields=64)
+    return await request.form(max_files=1, max_fields=64)
 
 
 def form_fields(form: FormData) -> dict[str, object]:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from speechserve.server.openapi import API, error_responses
 from speechserve.server.state import ModelRegistry
 
 router = APIRouter()
@@ -16,7 +17,7 @@ def _registry(request: Request) -> ModelRegistry:
     return request.app.state.registry
 
 
-@router.get("/v1/audio/voices")
+@router.get("/v1/audio/voices", responses=error_responses(*API, 400, 404))
 async def list_voices(
     registry: Annotated[ModelRegistry, Depends(_registry)],
     model: Annotated[

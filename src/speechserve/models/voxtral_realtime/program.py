@@ -86,7 +86,6 @@ class VoxtralRealtimeProgram:
         self.max_positions = self.model.cfg.decoder.max_seq_len
         self.runner: StreamRunner | None = None
         self._wake = threading.Event()
-        self._moved = False
 
     # ---- sizing --------------------------------------------------------------------------------------------
     def max_seq_len(self, requested: int) -> int:
@@ -158,7 +157,6 @@ class VoxtralRealtimeProgram:
                 active.append(seq)
         if not active:
             return
-        self._moved = True
         logits = self.runner.step([s.stream for s in active])  # type: ignore[misc]
         greedy = logits.argmax(-1).tolist()
         ids = [g if s.sampler.temperature == 0.0 else s.sampler(row) for s, g, row in zip(active, greedy, logits, strict=True)]  # fmt: skip
@@ -178,11 +176,12 @@ class VoxtralRealtimeProgram:
                 seq.finish("length")
 
     def emit(self, seqs: list[RealtimeSequence], pacing: Any, clock: Callable[[], float]) -> None:
-        """Ids were delivered by ``sample``. If no stream moved, wait a moment for audio (not spin)."""
-        if not self._moved and any(s.feed is not None and not s.finished for s in seqs):
-            self._wake.wait(IDLE_WAIT_SECONDS)
+        """Ids were delivered by ``sample``."""
+
+    def wait_for_input(self, timeout: float) -> None:
+        """The engine made no progress this step: wait for a push of audio (or ``timeout``), not spin."""
+        self._wake.wait(min(timeout, IDLE_WAIT_SECONDS))
         self._wake.clear()
-        self._moved = False
 
     def advance(self, seqs: list[RealtimeSequence]) -> None:
         """Everything ran in ``sample`` (the next input needs audio that may still be on its way)."""

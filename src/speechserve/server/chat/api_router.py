@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from speechserve.server.chat.protocol import ChatCompletionRequest
 from speechserve.server.chat.serving import ChatService
+from speechserve.server.openapi import POST, error_responses
 
 router = APIRouter()
 
@@ -19,7 +20,10 @@ def chat_service(request: Request) -> ChatService:
 @router.post(
     "/v1/chat/completions",
     response_class=Response,
-    responses={200: {"content": {"application/json": {}, "text/event-stream": {}}}},
+    responses={
+        200: {"content": {"application/json": {}, "text/event-stream": {}}},
+        **error_responses(*POST, 404, 429),
+    },
 )
 async def create_chat_completion(
     body: ChatCompletionRequest, request: Request, service: Annotated[ChatService, Depends(chat_service)]

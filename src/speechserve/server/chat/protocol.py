@@ -4,7 +4,7 @@ response objects (whole and streamed chunks) with mistral.rs-style timing fields
 Audio comes as content parts: OpenAI's ``input_audio`` (``{data: <base64>, format}``) or ``audio_url``
 (``{url}``: a ``data:`` URL, an ``http(s)`` URL the server fetches under its network policy, or a
 ``file://`` URL under the allowed local media directory). Unknown top-level fields are accepted and reported
-in ``X-Ignored-Fields``.
+in ``X-Ignored-Fields`` (and in a whole completion's ``ignored_fields``; see ``headers.py``).
 """
 
 from __future__ import annotations
@@ -143,6 +143,9 @@ class ChatCompletion(BaseModel):
     model: str
     choices: list[Choice]
     usage: ChatUsage
+    ignored_fields: list[str] | None = None
+    """Extension, present only when some were sent: request fields accepted but not used (also in the
+    ``X-Ignored-Fields`` header, percent-encoded there)."""
 
 
 class Delta(BaseModel):

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
@@ -30,6 +30,7 @@ from speechserve.server.chat.protocol import (
     Delta,
 )
 from speechserve.server.errors import error_object
+from speechserve.server.headers import ignored_fields_header, json_safe
 from speechserve.server.metrics import ServerMetrics
 from speechserve.server.settings import ServerSettings
 from speechserve.server.state import ModelRegistry
@@ -86,27 +87,36 @@ class ChatService:
         gen_id = f"chatcmpl-{uuid.uuid4().hex}"
         gen = TextGeneration.submit(model.engine, gen_id, [TextPrompt(prompt, 0.0, seconds, cap)], sampling, seconds)  # type: ignore[arg-type]  # fmt: skip
         finish = track(gen, model, self.metrics)
-        headers = {"X-Generation-Id": gen.id}
-        if ignored := body.ignored_fields():
-            headers["X-Ignored-Fields"] = ", ".join(ignored)
-        if not body.stream:
-            try:
-                return await self._whole(gen, model.id, headers, request)
-            finally:
-                finish()
-        try:
-            first, rest = await peek(gen.deltas())
+        try:  # until a streaming response owns ``finish``, every way out of here runs it
+            return await self._respond(gen, body, model.id, request, finish)
         except BaseException:
             finish()
             raise
+
+    async def _respond(
+        self, gen: TextGeneration, body: ChatCompletionRequest, model: str, request: Request,
+        finish: Callable[[], None],
+    ) -> Response:  # fmt: skip
+        headers = {"X-Generation-Id": gen.id}
+        ignored = body.ignored_fields()
+        if ignored:
+            headers["X-Ignored-Fields"] = ignored_fields_header(ignored)
+        if not body.stream:
+            try:
+                return await self._whole(gen, model, headers, request, ignored)
+            finally:
+                finish()
+        first, rest = await peek(gen.deltas())
         usage = body.stream_options is not None and body.stream_options.include_usage
-        chunks = _chunks(gen, model.id, first, rest, usage)
+        chunks = _chunks(gen, model, first, rest, usage)
         return ClosingStreamingResponse(
             chunks, finish, media_type="text/event-stream", headers=headers | SSE_HEADERS
         )
 
     @staticmethod
-    async def _whole(gen: TextGeneration, model: str, headers: dict[str, str], request: Request) -> Response:
+    async def _whole(
+        gen: TextGeneration, model: str, headers: dict[str, str], request: Request, ignored: list[str]
+    ) -> Response:
         async for _ in gen.deltas():
             if await client_gone(request):
                 gen.close()
@@ -115,8 +125,10 @@ class ChatService:
         completion = ChatCompletion(
             id=gen.id, created=int(time.time()), model=model,
             choices=[Choice(message=message, finish_reason=gen.finish_reason)], usage=chat_usage(gen),
+            ignored_fields=[json_safe(name) for name in ignored] or None,
         )  # fmt: skip
-        return JSONResponse(completion.model_dump(), headers=headers)
+        unset = set() if ignored else {"ignored_fields"}
+        return JSONResponse(completion.model_dump(exclude=unset), headers=headers)
 
 
 async def _chunks(

@@ -6,10 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from speechserve.server.openapi import POST, error_responses
 from speechserve.server.speech.protocol import CreateSpeechRequest
 from speechserve.server.speech.serving import SpeechService
 
 router = APIRouter()
+AUDIO_TYPES = ["audio/mpeg", "audio/ogg", "audio/aac", "audio/flac", "audio/wav", "audio/pcm"]
+"""Content types of the ``response_format`` choices (``audio/pcm`` carries ``rate``, ``channels``, ``encoding``)."""
 
 
 def speech_service(request: Request) -> SpeechService:
@@ -19,7 +22,10 @@ def speech_service(request: Request) -> SpeechService:
 @router.post(
     "/v1/audio/speech",
     response_class=Response,
-    responses={200: {"content": {"audio/mpeg": {}, "audio/pcm": {}, "text/event-stream": {}}}},
+    responses={
+        200: {"content": {t: {} for t in [*AUDIO_TYPES, "text/event-stream"]}},
+        **error_responses(*POST, 404, 429),
+    },
 )
 async def create_speech(
     body: CreateSpeechRequest, request: Request, service: Annotated[SpeechService, Depends(speech_service)]

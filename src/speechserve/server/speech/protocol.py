@@ -1,11 +1,13 @@
 """Wire models of ``POST /v1/audio/speech``: OpenAI's fields in OpenAI's order, then our extensions.
 
 Unknown fields are accepted (clients written for other servers send their own) and reported back in the
-``X-Ignored-Fields`` header together with the known fields this model cannot use, never silently dropped.
+``X-Ignored-Fields`` header together with the known fields this model cannot use, never silently dropped
+(names that are not HTTP tokens percent-encoded there, see ``headers.py``).
 """
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -23,6 +25,12 @@ MAX_REF_AUDIO_CHARS = 32 * 1024 * 1024
 """Largest accepted ``ref_audio`` string (base64 of ~24 MB)."""
 UNUSED_FIELDS = ("instructions", "language", "top_p")
 """Accepted for compatibility but not used by Voxtral TTS (its prompt is text + voice; no token sampling)."""
+
+
+def is_blank(text: str) -> bool:
+    """True when ``text`` has nothing to speak: only whitespace and invisible format characters (zero-width
+    space, joiners, word joiner, byte-order mark … Unicode category Cf)."""
+    return all(c.isspace() or unicodedata.category(c) == "Cf" for c in text)
 
 
 class VoiceObject(BaseModel):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from functools import partial
 
 from fastapi import Request, Response
@@ -15,11 +16,12 @@ from fastapi import Request, Response
 from speechserve.audio import decode_base64_audio
 from speechserve.errors import EncoderWeightsMissing, InvalidRequest
 from speechserve.options import RefAudio
+from speechserve.server.headers import ignored_fields_header
 from speechserve.server.metrics import ServerMetrics
 from speechserve.server.settings import ServerSettings
 from speechserve.server.speech import responses
 from speechserve.server.speech.generation import SpeechGeneration, SpeechPlan
-from speechserve.server.speech.protocol import CreateSpeechRequest
+from speechserve.server.speech.protocol import CreateSpeechRequest, Delivery, is_blank
 from speechserve.server.state import ModelRegistry, ServedModel
 from speechserve.server.streaming import client_gone, peek
 from speechserve.tts.segmentation import split_text
@@ -35,24 +37,33 @@ class SpeechService:
         model = self.registry.for_task(body.model, "speech")
         delivery = body.delivery()
         plan = await self.plan(body, model)
+        ignored = body.ignored_fields()
+        if plan.ref_audio is not None and body.voice is not None:
+            ignored.insert(0, "voice")  # ref_audio takes precedence over a preset
         # tokenizing every segment happens off the event loop; embeddings are built on the engine thread
         loop = asyncio.get_running_loop()
         gen = await asyncio.to_thread(
             SpeechGeneration.submit, model.engine, plan, f"gen-{uuid.uuid4().hex}", loop
         )
         self._opened(gen, model)
-        headers = self._headers(gen, body, plan)
         finish = partial(self._closed, gen, model)
+        try:  # until a streaming response owns ``finish``, every way out of here runs it
+            headers = self._headers(gen, plan, ignored)
+            return await self._respond(gen, delivery, headers, request, finish)
+        except BaseException:
+            finish()
+            raise
+
+    async def _respond(
+        self, gen: SpeechGeneration, delivery: Delivery, headers: dict[str, str], request: Request,
+        finish: Callable[[], None],
+    ) -> Response:  # fmt: skip
         if delivery == "file":
             try:
                 return await responses.complete_file(gen, headers, partial(client_gone, request))
             finally:
                 finish()
-        try:
-            first, rest = await peek(gen.samples())
-        except BaseException:
-            finish()
-            raise
+        first, rest = await peek(gen.samples())
         stream = responses.sse_stream if delivery == "sse" else responses.audio_stream
         return stream(gen, first, rest, headers, finish)
 
@@ -60,12 +71,12 @@ class SpeechService:
         """Validate everything that does not need the engine and decide how to generate."""
         s, pipeline = self.settings, model.pipeline
         text = body.input
-        if not text.strip():
-            raise InvalidRequest("input must not be empty", param="input")
         if len(text) > s.max_input_chars:
             raise InvalidRequest(
                 f"input is {len(text)} characters long; the limit is {s.max_input_chars}", param="input"
             )
+        if is_blank(text):
+            raise InvalidRequest("input must not be empty (or only whitespace)", param="input")
         ref_audio = await self._ref_audio(body, model)
         voice = None if ref_audio is not None else model.voices.resolve(body.voice_name())
         return SpeechPlan(
@@ -93,17 +104,15 @@ class SpeechService:
         # encoded once per request (codec encoder, off the event loop), reused by every segment
         return await asyncio.to_thread(model.pipeline.clone_voice, (samples, rate))
 
-    def _headers(self, gen: SpeechGeneration, body: CreateSpeechRequest, plan: SpeechPlan) -> dict[str, str]:
+    @staticmethod
+    def _headers(gen: SpeechGeneration, plan: SpeechPlan, ignored: list[str]) -> dict[str, str]:
         headers = {
             "X-Generation-Id": gen.id,
             "X-Usage-Input-Tokens": str(gen.usage.input_tokens),
             "X-Speech-Segments": str(len(plan.segments)),
         }
-        ignored = body.ignored_fields()
-        if plan.ref_audio is not None and body.voice is not None:
-            ignored.insert(0, "voice")  # ref_audio takes precedence over a preset
         if ignored:
-            headers["X-Ignored-Fields"] = ", ".join(ignored)
+            headers["X-Ignored-Fields"] = ignored_fields_header(ignored)
         return headers
 
     def _opened(self, gen: SpeechGeneration, model: ServedModel) -> None:

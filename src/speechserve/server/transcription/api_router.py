@@ -10,11 +10,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from speechserve.server.openapi import POST, error_responses
 from speechserve.server.transcription.protocol import TranscriptionRequest, TranslationRequest
 from speechserve.server.transcription.serving import TranscriptionService
 
 router = APIRouter()
 _TEXT = {"application/json": {}, "text/plain": {}, "text/event-stream": {}}
+TRANSCRIPTIONS, TRANSLATIONS = "/v1/audio/transcriptions", "/v1/audio/translations"
+UPLOAD_PATHS = frozenset({TRANSCRIPTIONS, TRANSLATIONS})
+"""Routes whose body is a multipart upload (capped by ``max_upload_mb``, see ``gate.py``)."""
 
 
 def transcription_service(request: Request) -> TranscriptionService:
@@ -29,9 +33,9 @@ def _form_schema(model: type) -> dict:
 
 
 @router.post(
-    "/v1/audio/transcriptions",
+    TRANSCRIPTIONS,
     response_class=Response,
-    responses={200: {"content": _TEXT}},
+    responses={200: {"content": _TEXT}, **error_responses(*POST, 404, 429)},
     openapi_extra=_form_schema(TranscriptionRequest),
 )
 async def create_transcription(
@@ -42,7 +46,10 @@ async def create_transcription(
 
 
 @router.post(
-    "/v1/audio/translations", response_class=Response, openapi_extra=_form_schema(TranslationRequest)
+    TRANSLATIONS,
+    response_class=Response,
+    responses=error_responses(*POST, 404),
+    openapi_extra=_form_schema(TranslationRequest),
 )
 async def create_translation(
     request: Request, service: Annotated[TranscriptionService, Depends(transcription_service)]

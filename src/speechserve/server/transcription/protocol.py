@@ -2,8 +2,8 @@
 OpenAI's order, then our extensions, then the SSE events of a streamed transcription.
 
 The audio itself arrives in the multipart ``file`` field (read by ``uploads.py``); these models hold the
-other fields. Unknown fields are accepted and reported back in ``X-Ignored-Fields``, with the known fields
-Voxtral cannot use, never silently dropped.
+other fields. Unknown fields are accepted and reported back in ``X-Ignored-Fields`` (and, in a JSON response,
+``ignored_fields``), with the known fields Voxtral cannot use, never silently dropped (see ``headers.py``).
 """
 
 from __future__ import annotations

@@ -7,9 +7,10 @@ Talks to the engine through :class:`TextGeneration`; knows the settings and the 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import PurePath
 from typing import Any
 
@@ -20,6 +21,7 @@ from speechserve.asr import TextDelta, TranscriptionOptions, format_transcriptio
 from speechserve.audio.decode import INPUT_FORMATS
 from speechserve.errors import InvalidAudio, UnsupportedAudioFormat, UnsupportedFeature, UnsupportedTask
 from speechserve.server.errors import error_object
+from speechserve.server.headers import ignored_fields_header, json_safe
 from speechserve.server.metrics import ServerMetrics
 from speechserve.server.settings import ServerSettings
 from speechserve.server.state import TASK_ROUTES, ModelRegistry, ServedModel
@@ -80,7 +82,7 @@ class TranscriptionService:
 
     async def create(self, request: Request) -> Response:
         cap = self.settings.max_upload_bytes
-        form = await read_form(request, cap)
+        form = await read_form(request)
         try:
             body = validate_form(TranscriptionRequest, form)
             model = self.registry.for_task(body.model, "transcription")
@@ -96,19 +98,25 @@ class TranscriptionService:
         engine = model.engine
         gen = TextGeneration.submit(engine, f"trsc-{uuid.uuid4().hex}", prompts, sampling, duration, opts.language)  # type: ignore[arg-type]  # fmt: skip
         finish = track(gen, model, self.metrics)
-        headers = {"X-Generation-Id": gen.id}
-        if ignored := body.ignored_fields():
-            headers["X-Ignored-Fields"] = ", ".join(ignored)
-        if not body.stream:
-            try:
-                return await self._whole(gen, body, headers, request)
-            finally:
-                finish()
-        try:
-            first, rest = await peek(gen.deltas())
+        try:  # until a streaming response owns ``finish``, every way out of here runs it
+            return await self._respond(gen, body, request, finish)
         except BaseException:
             finish()
             raise
+
+    async def _respond(
+        self, gen: TextGeneration, body: TranscriptionRequest, request: Request, finish: Callable[[], None]
+    ) -> Response:
+        headers = {"X-Generation-Id": gen.id}
+        ignored = body.ignored_fields()
+        if ignored:
+            headers["X-Ignored-Fields"] = ignored_fields_header(ignored)
+        if not body.stream:
+            try:
+                return await self._whole(gen, body, headers, request, ignored)
+            finally:
+                finish()
+        first, rest = await peek(gen.deltas())
         return ClosingStreamingResponse(
             _events(gen, first, rest), finish, media_type="text/event-stream", headers=headers | SSE_HEADERS
         )
@@ -127,7 +135,7 @@ class TranscriptionService:
 
     async def translate(self, request: Request) -> Response:
         """Every served model answers 400 with its reason (404 for an unknown model)."""
-        form = await read_form(request, self.settings.max_upload_bytes)
+        form = await read_form(request)
         try:
             body = validate_form(TranslationRequest, form)
         finally:
@@ -139,15 +147,19 @@ class TranscriptionService:
 
     @staticmethod
     async def _whole(
-        gen: TextGeneration, body: TranscriptionRequest, headers: dict[str, str], request: Request
-    ) -> Response:
+        gen: TextGeneration, body: TranscriptionRequest, headers: dict[str, str], request: Request,
+        ignored: list[str],
+    ) -> Response:  # fmt: skip
         async for _ in gen.deltas():
             if await client_gone(request):
                 gen.close()
                 return Response(status_code=CLIENT_CLOSED_REQUEST)
         text = format_transcription(gen.result(), body.response_format, body.temperature)
-        media = TEXT_MEDIA.get(body.response_format, "text/plain; charset=utf-8")
-        return Response(text, media_type=media, headers=headers)
+        media = TEXT_MEDIA.get(body.response_format)
+        if media is not None and ignored:  # a JSON body lists the ignored fields verbatim too
+            listed = json.loads(text) | {"ignored_fields": [json_safe(name) for name in ignored]}
+            text = json.dumps(listed, ensure_ascii=False)
+        return Response(text, media_type=media or "text/plain; charset=utf-8", headers=headers)
 
 
 def _delta_event(d: TextDelta) -> bytes:

@@ -1,0 +1,109 @@
+"""The request gate: answers from the request line and headers alone, before any route runs and before any
+body byte is read — a missing or wrong API key (401), a declared ``Content-Length`` over the cap (413), the
+models still loading (503) — then counts the body while it streams in, so a body without (or with a false)
+``Content-Length`` is stopped at the cap too (413).
+
+A pure ASGI middleware rather than a FastAPI dependency: FastAPI reads and parses a JSON body before it
+solves a route's dependencies, so a dependency would check the key only after the whole body was in memory.
+
+Caps: multipart uploads (``upload_paths``) ``max_upload_mb`` plus room for the form framing; every other
+body ``max_body_mb``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from speechserve.errors import SpeechServeError
+from speechserve.server.auth import api_key_error
+from speechserve.server.errors import RequestTooLarge, error_kind, exception_response
+from speechserve.server.metrics import ServerMetrics
+from speechserve.server.settings import ServerSettings
+from speechserve.server.startup import Startup
+from speechserve.server.uploads import FORM_OVERHEAD_BYTES, too_large
+
+API_PREFIX = "/v1"
+
+
+@dataclass(frozen=True)
+class BodyCap:
+    """The most bytes a request body may have, and the error for one that has more."""
+
+    limit: int
+    refuse: Callable[[int], SpeechServeError]
+    """Body size seen (or declared) → the 413 to answer."""
+
+
+def json_cap(limit: int) -> BodyCap:
+    def refuse(size: int) -> SpeechServeError:
+        return RequestTooLarge(
+            f"the request body is {size / 1e6:.2f} MB or more; this server accepts request bodies of at most "
+            f"{limit / 1e6:.2f} MB (max_body_mb)"
+        )
+
+    return BodyCap(limit, refuse)
+
+
+def upload_cap(max_file_bytes: int) -> BodyCap:
+    def refuse(size: int) -> SpeechServeError:
+        return too_large(size, max_file_bytes, "the request body")
+
+    return BodyCap(max_file_bytes + FORM_OVERHEAD_BYTES, refuse)
+
+
+def is_api(path: str) -> bool:
+    return path == API_PREFIX or path.startswith(API_PREFIX + "/")
+
+
+def counted(receive: Receive, cap: BodyCap) -> Receive:
+    """``receive`` that raises the cap's 413 error once the body has passed ``cap.limit`` bytes."""
+    seen = 0
+
+    async def receive_counted() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > cap.limit:
+                raise cap.refuse(seen)
+        return message
+
+    return receive_counted
+
+
+class Gate:
+    """Pure ASGI middleware in front of every route (see the module docstring). Lifetime: the app."""
+
+    def __init__(
+        self, app: ASGIApp, settings: ServerSettings, startup: Startup, metrics: ServerMetrics,
+        upload_paths: frozenset[str],
+    ) -> None:  # fmt: skip
+        self.app, self.settings, self.startup, self.metrics = app, settings, startup, metrics
+        self.upload_paths = upload_paths
+        self.json_cap = json_cap(settings.max_body_bytes)
+        self.upload_cap = upload_cap(settings.max_upload_bytes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        cap = self.upload_cap if scope["path"] in self.upload_paths else self.json_cap
+        refusal = self.refusal(scope, cap)
+        if refusal is not None:
+            self.metrics.errors.labels(type=error_kind(refusal).code or "refused").inc()
+            return await exception_response(refusal)(scope, receive, send)
+        await self.app(scope, counted(receive, cap), send)
+
+    def refusal(self, scope: Scope, cap: BodyCap) -> SpeechServeError | None:
+        """The error to answer without reading the body, if any: key, then declared size, then readiness."""
+        headers = Headers(scope=scope)
+        api = is_api(scope["path"])
+        if api and (error := api_key_error(headers, self.settings.api_keys)):
+            return error
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap.limit:
+            return cap.refuse(int(declared))
+        return self.startup.refusal() if api else None
