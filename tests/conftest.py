@@ -37,17 +37,21 @@ def voxtral_tts_golden(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return dst
 
 
+VOICES = ("casual_male", "cheerful_female", "fr_female")
+"""The test checkpoints' presets (the writer's default is all 20 of the release)."""
+
+
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random Voxtral TTS checkpoint in the exact release layout (no encoder weights)."""
-    return write_random_checkpoint(tmp_path_factory.mktemp("tiny_tts"), preset="tiny", seed=0)
+    return write_random_checkpoint(tmp_path_factory.mktemp("tiny_tts"), preset="tiny", seed=0, voices=VOICES)
 
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint_with_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same layout plus random codec-encoder weights (`audio_tokenizer.input_proj.*`, `encoder_blocks.*`)."""
     return write_random_checkpoint(
-        tmp_path_factory.mktemp("tiny_tts_enc"), preset="tiny", with_encoder=True, seed=1
+        tmp_path_factory.mktemp("tiny_tts_enc"), preset="tiny", with_encoder=True, seed=1, voices=VOICES
     )
 
 

@@ -7,17 +7,16 @@ for chunk in tts.synthesize("Hello!", voice="casual_male"):
 
 asr = speechserve.load("mistralai/Voxtral-Mini-3B-2507")
 print(asr.transcribe("talk.mp3", speechserve.TranscriptionOptions(language="en")).text)
+
+The public names are imported on first use, so `import speechserve.cli` (the console script) and
+`speechserve --help` do not pay for torch.
 """
 
-from speechserve.asr import (
-    ChatOptions,
-    ChatResult,
-    Segment,
-    TextDelta,
-    Transcription,
-    TranscriptionOptions,
-    Usage,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from speechserve.errors import (
     CheckpointError,
     EncoderWeightsMissing,
@@ -27,8 +26,47 @@ from speechserve.errors import (
     UnknownVoice,
     UnsupportedFeature,
 )
-from speechserve.loading import load
-from speechserve.options import AudioChunk, SynthesisOptions
+
+if TYPE_CHECKING:
+    from speechserve.asr import (
+        ChatOptions,
+        ChatResult,
+        Segment,
+        TextDelta,
+        Transcription,
+        TranscriptionOptions,
+        Usage,
+    )
+    from speechserve.loading import load
+    from speechserve.options import AudioChunk, SynthesisOptions
+
+_LAZY = {
+    **dict.fromkeys(
+        (
+            "ChatOptions",
+            "ChatResult",
+            "Segment",
+            "TextDelta",
+            "Transcription",
+            "TranscriptionOptions",
+            "Usage",
+        ),
+        "speechserve.asr",
+    ),
+    "load": "speechserve.loading",
+    "AudioChunk": "speechserve.options",
+    "SynthesisOptions": "speechserve.options",
+}
+"""Public name → the module that defines it (imported when the name is first used)."""
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'speechserve' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AudioChunk",

@@ -1,4 +1,10 @@
-"""The `speechserve` command line: serve (the OpenAI-compatible server), speak, voices, transcribe."""
+"""The `speechserve` command line: serve (the OpenAI-compatible server), speak, voices, transcribe.
+
+Start-up stays fast: building the parser imports nothing heavy (no torch, numpy or model code), so `--help`,
+`<command> --help` and argument errors answer at once; a command imports what it needs when it runs. Every
+user mistake is one line on stderr and exit status 2, and what can be checked before a model loads (input
+files, output paths and formats, options, the model's kind) is checked first.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,259 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
-import numpy as np
+EXIT_USAGE = 2
+"""Exit status of every user mistake (argparse's own)."""
+
+TRANSCRIPT_FORMATS = ("text", "json", "srt", "vtt", "verbose_json")
+"""`transcribe --format` choices: speechserve.asr.RESPONSE_FORMATS, spelled here so `--help` imports nothing."""
+TRANSCRIPT_EXTENSIONS = {".txt": "text", ".json": "json", ".srt": "srt", ".vtt": "vtt"}
+"""The transcript format an `-o` file name implies when `--format` is not given."""
+
+
+COMMAND_OF = {"speech": "speak", "transcription": "transcribe"}
+"""The command that serves each registry capability."""
+
+
+class UsageError(Exception):
+    """A mistake on the command line (a missing file, an unwritable output, the wrong kind of model)."""
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+# --- checks that run before any model is loaded ---------------------------------------------------------
+
+
+def _check_input_file(path: str, what: str) -> None:
+    if not os.path.isfile(path):
+        problem = "is a directory" if os.path.isdir(path) else "does not exist"
+        raise UsageError(f"{what} {path} {problem}; give an existing file")
+
+
+def _check_output_file(path: str) -> None:
+    """The output can be created: its directory exists and is writable, and it is not a directory."""
+    if os.path.isdir(path):
+        raise UsageError(f"-o {path} is a directory; give a file name")
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory):
+        raise UsageError(
+            f"-o {path}: directory {directory} does not exist; create it first or choose another"
+        )
+    writable = os.access(path, os.W_OK) if os.path.exists(path) else os.access(directory, os.W_OK | os.X_OK)
+    if not writable:
+        raise UsageError(f"-o {path}: permission denied; choose a file you can write")
+
+
+def _check_device(device: str | None) -> None:
+    if device is None:
+        return
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise UsageError(f"--device {device}: not a device; use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device {device}: no CUDA device is available here; use --device cpu")
+
+
+def _check_capability(args: argparse.Namespace, capability: str, task: str) -> None:
+    """Refuse a model that cannot do ``capability`` from its files alone (its config says its family), before
+    its weights are read. Unrecognised checkpoints fall through to `speechserve.load`'s own error."""
+    from speechserve import registry
+    from speechserve.checkpoints.layout import detect_layout
+    from speechserve.checkpoints.resolve import resolve_model_dir
+
+    layout = detect_layout(resolve_model_dir(args.model, revision=args.revision))
+    family = registry.identify(layout.format, layout.config)
+    if family is not None and capability not in family.capabilities:
+        can = ", ".join(sorted(family.capabilities)) or "nothing this command line runs"
+        other = [f"`speechserve {cmd}`" for cap, cmd in COMMAND_OF.items() if cap in family.capabilities]
+        hint = f"use it with {' or '.join(other)}, or pass" if other else "pass"
+        raise UsageError(
+            f"{args.model} is a {family.name} model ({can}): it cannot {task}; {hint} a model that can "
+            f"(`speechserve dev families` lists what each family does)"
+        )
+
+
+def _load(args: argparse.Namespace, capability: str, task: str) -> Any:
+    """Set the CPU threads, check device and model kind, then load the model."""
+    import speechserve
+
+    _check_device(args.device)
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
+    _check_capability(args, capability, task)
+    return speechserve.load(
+        args.model, device=args.device, dtype=args.dtype, tokenizer=args.tokenizer, revision=args.revision
+    )
+
+
+# --- speak, voices ----------------------------------------------------------------------------------------
+
+
+def _synthesize(chunks: Iterator[Any], max_frames: int) -> tuple[list[Any], float]:
+    """Collect the chunks with a progress bar on stderr (frames, audio seconds, real-time factor)."""
+    from tqdm import tqdm
+
+    parts, audio_s, start = [], 0.0, time.perf_counter()
+    with tqdm(total=max_frames, unit="frame", desc="speak", file=sys.stderr, dynamic_ncols=True) as bar:
+        for chunk in chunks:
+            parts.append(chunk.samples)
+            audio_s += chunk.duration
+            if audio_s:
+                rtf = (time.perf_counter() - start) / audio_s
+                bar.set_postfix_str(f"{audio_s:.2f} s audio, RTF {rtf:.2f}", refresh=False)
+            bar.update(chunk.n_frames)
+        bar.total = bar.n  # the model stopped before the cap: show a full bar
+    return parts, time.perf_counter() - start
+
+
+def cmd_speak(args: argparse.Namespace) -> int:
+    _check_output_file(args.output)
+    if args.ref_audio:
+        _check_input_file(args.ref_audio, "--ref-audio")
+    from speechserve.audio import format_from_path, write_audio_file
+    from speechserve.options import SynthesisOptions
+
+    format_from_path(args.output)
+    opts = SynthesisOptions(seed=args.seed, max_frames=args.max_frames, cfg_alpha=args.cfg_alpha)
+    tts = _load(args, "speech", "speak")
+    ref = None
+    if args.ref_audio:
+        with open(args.ref_audio, "rb") as f:
+            ref = f.read()
+    stream = tts.synthesize(args.text, voice=args.voice, options=opts, ref_audio=ref)
+    parts, elapsed = _synthesize(stream, args.max_frames)
+    import numpy as np
+
+    samples = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+    write_audio_file(args.output, samples, tts.sample_rate)
+    seconds = len(samples) / tts.sample_rate
+    rtf = elapsed / seconds if seconds else float("nan")
+    print(
+        f"wrote {args.output}: {seconds:.2f} s of audio at {tts.sample_rate} Hz in {elapsed:.2f} s (RTF {rtf:.2f})"
+    )
+    return 0
+
+
+def cmd_voices(args: argparse.Namespace) -> int:
+    tts = _load(args, "speech", "list preset voices")
+    names = tts.voices
+    if not names:
+        print(f"{args.model} has no preset voices", file=sys.stderr)
+    for name in names:
+        print(name)
+    return 0
+
+
+# --- transcribe -------------------------------------------------------------------------------------------
+
+
+def _transcript_format(args: argparse.Namespace) -> str:
+    """`--format`, else the one the `-o` extension names, else text."""
+    if args.format is not None:
+        return args.format
+    if not args.output:
+        return "text"
+    ext = os.path.splitext(args.output)[1].lower()
+    if ext not in TRANSCRIPT_EXTENSIONS:
+        known = " ".join(TRANSCRIPT_EXTENSIONS)
+        raise UsageError(
+            f"-o {args.output}: cannot tell the format from {ext or 'no extension'} ({known}); pass --format"
+        )
+    return TRANSCRIPT_EXTENSIONS[ext]
+
+
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    _check_input_file(args.file, "audio file")
+    if args.output:
+        _check_output_file(args.output)
+    fmt = _transcript_format(args)
+    from speechserve.asr import TranscriptionOptions, format_transcription
+
+    opts = TranscriptionOptions(
+        language=args.language, temperature=args.temperature, seed=args.seed, max_tokens=args.max_tokens
+    )
+    asr = _load(args, "transcription", "transcribe")
+    stream = asr.transcribe_stream(args.file, opts)
+    if fmt == "text" and not args.output:  # print text as it is generated
+        for delta in stream:
+            print(delta.text, end="", flush=True)
+        print()
+        return 0
+    body = format_transcription(stream.result(), fmt, args.temperature)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(body)
+    else:
+        print(body)
+    return 0
+
+
+# --- serve ------------------------------------------------------------------------------------------------
+
+LOG_FORMAT = "%(asctime)s %(levelname)s:     %(name)s: %(message)s"
+LOG_DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def serve_log_config(level: str) -> dict:
+    """uvicorn's logging config with a timestamp on every line: uvicorn's own and access lines, and every
+    other logger (speechserve's, the engine's) through the root logger at ``level``."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    for formatter in config["formatters"].values():
+        formatter["fmt"] = "%(asctime)s " + formatter["fmt"]
+        formatter["datefmt"] = LOG_DATE_FORMAT
+    config["formatters"]["plain"] = {"format": LOG_FORMAT, "datefmt": LOG_DATE_FORMAT}
+    config["handlers"]["plain"] = {
+        "formatter": "plain",
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+    }
+    config["root"] = {"handlers": ["plain"], "level": level.upper()}
+    return config
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import logging.config
+
+    import uvicorn
+    from pydantic import ValidationError
+
+    from speechserve.checkpoints.resolve import resolve_model_dir
+    from speechserve.server import ServerSettings, create_app
+
+    given = {k: v for k, v in vars(args).items() if k in ServerSettings.model_fields and v not in (None, [])}
+    try:
+        settings = ServerSettings(**given)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise UsageError(f"invalid server settings: {problems} (flags or SPEECHSERVE_* variables)") from None
+    for model in settings.model:  # fail (or download) before the server starts
+        resolve_model_dir(model, revision=settings.revision)
+    log_config = serve_log_config(settings.log_level)
+    logging.config.dictConfig(log_config)  # timestamps from the first line; uvicorn applies it again
+    app = create_app(settings)
+    uvicorn.run(
+        app, host=settings.host, port=settings.port, log_level=settings.log_level, log_config=log_config
+    )
+    return 0
+
+
+# --- the parser -------------------------------------------------------------------------------------------
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
@@ -23,95 +279,11 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--revision", help="hub revision (branch, tag or commit) when --model is a hub id")
 
 
-def _load(args: argparse.Namespace):
-    import speechserve
-
-    return speechserve.load(
-        args.model, device=args.device, dtype=args.dtype, tokenizer=args.tokenizer, revision=args.revision
-    )
+def _add_threads_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=_positive_int, help="torch CPU threads (default: torch's, one per core)")
 
 
-def cmd_speak(args: argparse.Namespace) -> int:
-    from speechserve.audio import format_from_path, write_audio_file
-    from speechserve.options import SynthesisOptions
-
-    format_from_path(args.output)  # fail on an unknown extension before loading anything
-    tts = _load(args)
-    ref = None
-    if args.ref_audio:
-        with open(args.ref_audio, "rb") as f:
-            ref = f.read()
-    opts = SynthesisOptions(seed=args.seed, max_frames=args.max_frames, cfg_alpha=args.cfg_alpha)
-    start = time.perf_counter()
-    chunks = list(tts.synthesize(args.text, voice=args.voice, options=opts, ref_audio=ref))
-    elapsed = time.perf_counter() - start
-    samples = np.concatenate([c.samples for c in chunks])
-    write_audio_file(args.output, samples, tts.sample_rate)
-    seconds = len(samples) / tts.sample_rate
-    rtf = elapsed / seconds if seconds else float("nan")
-    print(
-        f"wrote {args.output}: {seconds:.2f} s of audio at {tts.sample_rate} Hz in {elapsed:.2f} s (RTF {rtf:.2f})"
-    )
-    return 0
-
-
-def cmd_voices(args: argparse.Namespace) -> int:
-    tts = _load(args)
-    for name in tts.voices:
-        print(name)
-    return 0
-
-
-def cmd_transcribe(args: argparse.Namespace) -> int:
-    from speechserve.asr import TranscriptionOptions, format_transcription
-    from speechserve.errors import InvalidRequest, UnsupportedFeature
-
-    if not os.path.isfile(args.file):
-        raise InvalidRequest(f"no such audio file: {args.file}")
-    opts = TranscriptionOptions(
-        language=args.language, temperature=args.temperature, seed=args.seed, max_tokens=args.max_tokens
-    )
-    asr = _load(args)
-    if not getattr(asr, "supports_transcription", False):
-        raise UnsupportedFeature(f"{args.model} cannot transcribe (it is not a speech-to-text model)")
-    stream = asr.transcribe_stream(args.file, opts)
-    if args.format == "text" and not args.output:  # print text as it is generated
-        for delta in stream:
-            print(delta.text, end="", flush=True)
-        print()
-        return 0
-    body = format_transcription(stream.result(), args.format, args.temperature)
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as f:
-            f.write(body)
-    else:
-        print(body)
-    return 0
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    import logging
-
-    import uvicorn
-    from pydantic import ValidationError
-
-    from speechserve.checkpoints.resolve import resolve_model_dir
-    from speechserve.server import ServerSettings, create_app
-
-    given = {k: v for k, v in vars(args).items() if k in ServerSettings.model_fields and v not in (None, [])}
-    try:
-        settings = ServerSettings(**given)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ValueError(f"invalid server settings: {problems} (flags or SPEECHSERVE_* variables)") from None
-    for model in settings.model:  # fail (or download) before the server starts
-        resolve_model_dir(model, revision=settings.revision)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
-    return 0
-
-
-def _add_serve_parser(sub) -> None:
+def _add_serve_parser(sub: Any) -> None:
     serve = sub.add_parser(
         "serve",
         help="run the OpenAI-compatible server (speech, transcriptions, chat with audio)",
@@ -169,11 +341,7 @@ def _add_serve_parser(sub) -> None:
     serve.set_defaults(func=cmd_serve)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="speechserve", description="Run open speech models.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    _add_serve_parser(sub)
-
+def _add_speak_parsers(sub: Any) -> None:
     speak = sub.add_parser(
         "speak", help="synthesize text to an audio file (wav, flac, mp3, ogg/opus, aac, pcm)"
     )
@@ -185,16 +353,21 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", default="speech.wav", help="output file; the format follows the extension"
     )
     speak.add_argument("--seed", type=int, help="seed for reproducible audio")
-    speak.add_argument("--max-frames", type=int, default=2048, help="cap on 80 ms frames (default 2048)")
+    speak.add_argument(
+        "--max-frames", type=_positive_int, default=2048, help="cap on 80 ms frames (default 2048)"
+    )
     speak.add_argument(
         "--cfg-alpha", type=float, default=1.2, help="classifier-free guidance weight (default 1.2)"
     )
+    _add_threads_arg(speak)
     speak.set_defaults(func=cmd_speak)
 
     voices = sub.add_parser("voices", help="list a model's preset voices")
     _add_model_args(voices)
     voices.set_defaults(func=cmd_voices)
 
+
+def _add_transcribe_parser(sub: Any) -> None:
     transcribe = sub.add_parser("transcribe", help="transcribe an audio file (any format FFmpeg reads)")
     transcribe.add_argument("file")
     _add_model_args(transcribe)
@@ -203,20 +376,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     transcribe.add_argument(
         "--format",
-        default="text",
-        choices=["text", "json", "srt", "vtt", "verbose_json"],
-        help="output format",
+        choices=TRANSCRIPT_FORMATS,
+        help="output format (default: from the -o extension .txt .json .srt .vtt, else text)",
     )
     transcribe.add_argument("-o", "--output", help="write to this file instead of stdout")
     transcribe.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
     transcribe.add_argument("--seed", type=int, help="seed for sampling when temperature > 0")
     transcribe.add_argument("--max-tokens", type=int, help="cap on generated tokens per 30 s segment")
+    _add_threads_arg(transcribe)
     transcribe.set_defaults(func=cmd_transcribe)
 
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line; imports no model code."""
     from speechserve.bench.cli import add_subcommands
 
+    parser = argparse.ArgumentParser(prog="speechserve", description="Run open speech models.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_serve_parser(sub)
+    _add_speak_parsers(sub)
+    _add_transcribe_parser(sub)
     add_subcommands(sub)
     return parser
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -226,9 +413,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (SpeechServeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
-        print(f"speechserve: error: {exc}", file=sys.stderr)
-        return 2
+    except (UsageError, SpeechServeError, ValueError, OSError) as exc:  # ValidationError is a ValueError
+        print(f"speechserve: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("speechserve: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The benchmark tools: VoxServe's viability formula, the offline sweep command, random checkpoints."""
+"""The benchmark tools: VoxServe's viability formula, the offline sweep command, random checkpoints of every
+family."""
 
 from __future__ import annotations
 
@@ -7,8 +8,13 @@ from pathlib import Path
 import pytest
 
 import speechserve
+from speechserve import registry
 from speechserve.bench.metrics import chunk_viability, percentile, summarize
 from speechserve.cli import main
+from speechserve.server.settings import OPENAI_VOICE_ALIASES
+from speechserve.testing.checkpoint import RELEASE_VOICES
+
+WRITERS = [f.name for f in registry.families() if f.write_random is not None]
 
 
 def test_viability_matches_voxserve_definition() -> None:
@@ -35,4 +41,59 @@ def test_offline_sweep_command(capsys: pytest.CaptureFixture[str]) -> None:
 def test_random_checkpoint_command(tmp_path: Path) -> None:
     assert main(["dev", "random-checkpoint", str(tmp_path / "ck"), "--preset", "tiny", "--with-encoder"]) == 0
     tts = speechserve.load(tmp_path / "ck")
-    assert tts.supports_voice_cloning and tts.voices == ["casual_male", "cheerful_female", "fr_female"]
+    assert registry.family_of(tts).name == "voxtral_tts" and tts.supports_voice_cloning
+    assert tts.voices == sorted(RELEASE_VOICES) and len(tts.voices) == 20
+    assert set(OPENAI_VOICE_ALIASES.values()) <= set(tts.voices)  # "voice": "alloy" works as in the README
+
+
+@pytest.mark.parametrize("family", WRITERS)
+def test_random_checkpoint_of_every_family_loads(tmp_path: Path, family: str, capsys) -> None:
+    assert main(["dev", "random-checkpoint", "--family", family, str(tmp_path / "ck")]) == 0
+    assert f"wrote a random tiny {family} checkpoint" in capsys.readouterr().out
+    pipeline = speechserve.load(tmp_path / "ck", device="cpu")
+    assert registry.family_of(pipeline).name == family
+
+
+def test_random_checkpoint_options_a_family_lacks(tmp_path: Path, capsys) -> None:
+    """A preset or an option the family's writer does not have is a one-line usage error, for any family."""
+
+    def write_random(directory: str, preset: str = "tiny", seed: int = 0) -> Path:
+        sizes = {"tiny": 1}
+        Path(directory, f"w{sizes[preset]}").mkdir(parents=True)
+        return Path(directory)
+
+    toy = registry.Family("toy_writer", lambda fmt, cfg: False, lambda ctx: None, frozenset({"speech"}),
+                          write_random=write_random)  # fmt: skip
+    registry.register(toy)
+    try:
+        assert main(["dev", "random-checkpoint", "--family", "toy_writer", str(tmp_path / "a")]) == 0
+        assert (tmp_path / "a" / "w1").is_dir()
+        assert (
+            main(
+                [
+                    "dev",
+                    "random-checkpoint",
+                    "--family",
+                    "toy_writer",
+                    "--preset",
+                    "small",
+                    str(tmp_path / "b"),
+                ]
+            )
+            == 2
+        )
+        assert (
+            capsys.readouterr().err == "speechserve: error: --preset small: toy_writer has no such preset\n"
+        )
+        assert (
+            main(
+                ["dev", "random-checkpoint", "--family", "toy_writer", "--with-encoder", str(tmp_path / "c")]
+            )
+            == 2
+        )
+        assert (
+            capsys.readouterr().err
+            == "speechserve: error: --with-encoder does not apply to toy_writer checkpoints\n"
+        )
+    finally:
+        registry.unregister("toy_writer")

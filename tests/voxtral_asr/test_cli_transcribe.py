@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from speechserve import TranscriptionOptions
-from speechserve.cli import main
+from speechserve.asr import RESPONSE_FORMATS
+from speechserve.cli import TRANSCRIPT_FORMATS, main
 
 
 @pytest.fixture(scope="module")
@@ -52,9 +54,28 @@ def test_formats(tiny_asr_checkpoint: Path, wav: Path, tmp_path: Path, capsys, f
         assert body.startswith("WEBVTT\n\n00:00:00.000 --> 00:00:30.000\n")
 
 
+def test_format_choices_are_the_server_formats() -> None:
+    assert set(TRANSCRIPT_FORMATS) == set(RESPONSE_FORMATS)
+
+
+def test_format_follows_the_output_extension(
+    tiny_asr_checkpoint: Path, wav: Path, tmp_path: Path, capsys
+) -> None:
+    out_file = tmp_path / "talk.srt"
+    before = torch.get_num_threads()
+    want = 1 if before != 1 else 2
+    try:
+        argv = [str(wav), "--model", str(tiny_asr_checkpoint), "--max-tokens", "2", "--threads", str(want)]
+        assert _run(capsys, *argv, "-o", str(out_file)) == ""
+        assert torch.get_num_threads() == want
+    finally:
+        torch.set_num_threads(before)
+    assert out_file.read_text(encoding="utf-8").startswith("1\n00:00:00,000 --> 00:00:30,000\n")
+
+
 def test_errors(tiny_asr_checkpoint: Path, tiny_checkpoint: Path, wav: Path, tmp_path: Path, capsys) -> None:
     assert main(["transcribe", str(tmp_path / "nope.wav"), "--model", str(tiny_asr_checkpoint)]) == 2
-    assert "no such audio file" in capsys.readouterr().err
+    assert capsys.readouterr().err.endswith("nope.wav does not exist; give an existing file\n")
     assert main(["transcribe", str(wav), "--model", str(tiny_checkpoint)]) == 2
     assert "cannot transcribe" in capsys.readouterr().err
     assert main(["transcribe", str(wav), "--model", str(tiny_asr_checkpoint), "--language", "english"]) == 2

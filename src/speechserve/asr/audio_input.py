@@ -2,6 +2,8 @@
 
 Encoded files (bytes or a path: wav, flac, mp3, ogg/opus, m4a/aac, webm — anything FFmpeg reads) are decoded
 with PyAV; arrays come as ``(samples, sample_rate)``. Channels are averaged and the rate converted with soxr.
+The cap is applied before the big allocation: files are refused on their declared length or as decoding
+passes it (:func:`speechserve.audio.decode.decode_audio`), arrays before they are resampled.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from speechserve.audio.decode import decode_audio, decode_base64_audio
+from speechserve.audio.decode import audio_too_long, decode_audio, decode_base64_audio
 from speechserve.audio.resample import resample
 from speechserve.errors import InvalidAudio, InvalidRequest
 
@@ -21,7 +23,9 @@ AudioInput = bytes | bytearray | str | os.PathLike | tuple[np.ndarray, int]
 channels on the shorter axis ([n, channels] or [channels, n]); integer samples are scaled to [-1, 1)."""
 
 
-def _from_array(samples: np.ndarray, rate: int, target_rate: int, param: str) -> np.ndarray:
+def _from_array(
+    samples: np.ndarray, rate: int, target_rate: int, max_seconds: float | None, param: str
+) -> np.ndarray:
     x = np.asarray(samples)
     if np.issubdtype(x.dtype, np.integer):  # full scale → [-1, 1): int16 / 32768, (uint8 − 128) / 128
         info = np.iinfo(x.dtype)
@@ -36,25 +40,27 @@ def _from_array(samples: np.ndarray, rate: int, target_rate: int, param: str) ->
         raise InvalidRequest("audio samples contain NaN or infinity", param)
     if not isinstance(rate, (int, np.integer)) or rate <= 0:
         raise InvalidRequest(f"sample rate must be a positive integer, got {rate!r}", param)
+    check_duration(len(x) / int(rate), max_seconds, param)  # before resampling: 1 Hz → 16 kHz is 16000×
     return resample(x, int(rate), target_rate)
 
 
 def load_audio(
     audio: AudioInput, sample_rate: int, max_seconds: float | None = None, param: str = "file"
 ) -> np.ndarray:
-    """Decode ``audio`` to mono float32 at ``sample_rate``; InvalidRequest when empty, corrupt or too long.
+    """Decode ``audio`` to mono float32 at ``sample_rate``; InvalidRequest when empty, corrupt or longer than
+    ``max_seconds`` (None: no cap), found without holding more than the cap's worth of samples.
 
     A path that does not exist raises FileNotFoundError.
     """
     if isinstance(audio, tuple):
         if len(audio) != 2:
             raise InvalidRequest("pass array audio as (samples, sample_rate)", param)
-        samples = _from_array(audio[0], audio[1], sample_rate, param)
+        samples = _from_array(audio[0], audio[1], sample_rate, max_seconds, param)
     elif isinstance(audio, np.ndarray):
         raise InvalidRequest("a bare array has no sample rate: pass (samples, sample_rate)", param)
     elif isinstance(audio, (bytes, bytearray, memoryview, str, os.PathLike)):
         with _blame(param):
-            samples, _ = decode_audio(audio, target_rate=sample_rate)
+            samples, _ = decode_audio(audio, target_rate=sample_rate, max_seconds=max_seconds)
     else:
         raise InvalidRequest(f"unsupported audio input of type {type(audio).__name__}", param)
     check_duration(len(samples) / sample_rate, max_seconds, param)
@@ -64,7 +70,7 @@ def load_audio(
 def load_base64_audio(data: str, sample_rate: int, max_seconds: float | None, param: str) -> np.ndarray:
     """Decode base64 audio (raw or a ``data:`` URL) like :func:`load_audio`."""
     with _blame(param):
-        samples, _ = decode_base64_audio(data, target_rate=sample_rate)
+        samples, _ = decode_base64_audio(data, target_rate=sample_rate, max_seconds=max_seconds)
     check_duration(len(samples) / sample_rate, max_seconds, param)
     return samples
 
@@ -84,4 +90,4 @@ def check_duration(seconds: float, max_seconds: float | None, param: str = "file
     if seconds <= 0:
         raise InvalidAudio("Audio input contains no audio samples", param)
     if max_seconds is not None and seconds > max_seconds:
-        raise InvalidRequest(f"audio is {seconds:.1f} s long; the limit is {max_seconds:g} s", param)
+        raise audio_too_long(max_seconds, seconds, param=param)

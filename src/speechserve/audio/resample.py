@@ -7,6 +7,7 @@ One-shot functions (``resample``, ``time_stretch``) and their streaming forms (`
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from fractions import Fraction
 
 import av
@@ -126,22 +127,25 @@ class StreamingTimeStretch:
 
 
 class StreamingResampler:
-    """Streaming soxr resampling of a mono float32 stream (``push`` then one ``flush``).
+    """Streaming soxr resampling of a float32 stream (``push`` then one ``flush``), mono or ``channels`` wide.
 
-    The concatenated output equals one-shot :func:`resample` up to soxr's streaming rounding; equal rates
-    pass samples through.
+    The concatenated output equals one-shot :func:`resample` (soxr's output does not depend on how the input
+    is cut); equal rates pass samples through. Mono takes and gives shape ``(n,)``, several channels
+    ``(n, channels)``. Lifetime: one stream; ``flush`` ends it.
     """
 
-    def __init__(self, from_rate: int, to_rate: int, quality: str = "HQ") -> None:
+    def __init__(self, from_rate: int, to_rate: int, quality: str = "HQ", channels: int = 1) -> None:
         if from_rate <= 0 or to_rate <= 0:
             raise InvalidRequest(f"sample rates must be positive, got {from_rate} -> {to_rate}")
-        self.from_rate, self.to_rate = int(from_rate), int(to_rate)
+        if channels < 1:
+            raise ValueError(f"channels must be at least 1, got {channels}")
+        self.from_rate, self.to_rate, self.channels = int(from_rate), int(to_rate), int(channels)
         same = self.from_rate == self.to_rate
-        self._soxr = None if same else soxr.ResampleStream(from_rate, to_rate, 1, "float32", quality)
+        self._soxr = None if same else soxr.ResampleStream(from_rate, to_rate, channels, "float32", quality)
         self._done = False
 
     def push(self, samples: np.ndarray) -> np.ndarray:
-        """Add mono float32 samples; return the resampled samples ready now."""
+        """Add float32 samples; return the resampled samples ready now."""
         if self._done:
             raise RuntimeError("StreamingResampler.push() after flush()")
         x = np.ascontiguousarray(samples, dtype=np.float32)
@@ -149,12 +153,21 @@ class StreamingResampler:
             return x.copy()
         return self._soxr.resample_chunk(x).astype(np.float32, copy=False)
 
+    def push_bounded(self, samples: np.ndarray, max_out: int) -> Iterator[np.ndarray]:
+        """:meth:`push` in pieces of input small enough that each yielded block has about ``max_out``
+        samples (plus soxr's own granularity: ~1,000 input samples times the ratio), so upsampling holds one
+        block at a time, not the whole expanded input; the caller may stop iterating at any block."""
+        step = max(1, max_out * self.from_rate // self.to_rate)
+        for start in range(0, len(samples), step):
+            yield self.push(samples[start : start + step])
+
     def flush(self) -> np.ndarray:
         """End the stream and return the resampler's tail."""
         done, self._done = self._done, True
+        empty = np.zeros((0,) if self.channels == 1 else (0, self.channels), dtype=np.float32)
         if done or self._soxr is None:
-            return np.zeros(0, dtype=np.float32)
-        return self._soxr.resample_chunk(np.zeros(0, dtype=np.float32), last=True).astype(np.float32)
+            return empty
+        return self._soxr.resample_chunk(empty, last=True).astype(np.float32)
 
 
 def time_stretch(samples: np.ndarray, rate: int, speed: float) -> np.ndarray:

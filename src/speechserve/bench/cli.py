@@ -1,12 +1,23 @@
-"""`speechserve bench …` and `speechserve dev …` subcommands (registered by `speechserve.cli`)."""
+"""`speechserve bench …` and `speechserve dev …` subcommands (registered by `speechserve.cli`).
+
+Registering them imports nothing heavy (torch and the model code load when a command runs), so
+`speechserve --help` stays fast.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import tempfile
+from typing import TYPE_CHECKING
 
-import torch
+from speechserve.cli import UsageError
+
+if TYPE_CHECKING:
+    import torch
+
+    from speechserve.registry import Family
 
 
 def _ints(s: str) -> list[int]:
@@ -18,25 +29,27 @@ def _floats(s: str) -> list[float]:
 
 
 def _hardware(device: torch.device) -> str:
+    import torch
+
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    import os
-
     return (
         f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores, torch {torch.__version__}"
     )
 
 
 def cmd_bench_offline(args: argparse.Namespace) -> int:
+    import torch
+
     import speechserve
-    from speechserve import registry
     from speechserve.bench.offline import TEXT_500, engine_vs_bare, median_point, run_point
 
     model = args.model
     if model is None:
-        family = registry.get(args.family) if args.family else _first_family("speech")
-        model = family.write_random(tempfile.mkdtemp(prefix="speechserve-bench-"), preset=args.preset, seed=0)
-    torch.set_num_threads(args.threads) if args.threads else None
+        family = _writer_family(args.family)
+        model = _write(family, tempfile.mkdtemp(prefix="speechserve-bench-"), args.preset, seed=0)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     pipe = speechserve.load(model, device=args.device, dtype=args.dtype)
     text = args.text or TEXT_500
     print(f"# offline sweep: {args.model or 'random ' + args.preset} on {_hardware(pipe.device)}, "
@@ -72,18 +85,58 @@ def cmd_bench_http(args: argparse.Namespace) -> int:
     return 0
 
 
-def _first_family(capability: str):  # type: ignore[no-untyped-def]
+def _writer_family(name: str | None) -> Family:
+    """The family called ``name`` (None: the first speech family) that can write random checkpoints."""
     from speechserve import registry
 
-    return next(f for f in registry.families() if capability in f.capabilities and f.write_random)
+    writers = [f for f in registry.families() if f.write_random is not None]
+    if name is None:
+        return next(f for f in writers if "speech" in f.capabilities)
+    for family in writers:
+        if family.name == name:
+            return family
+    known = ", ".join(f.name for f in writers)
+    raise UsageError(f"--family {name}: no such family writes random checkpoints; choose one of {known}")
+
+
+def _write(family: Family, directory: str, preset: str, seed: int, **extra: object) -> str:
+    """``family.write_random``, with a preset or option the family does not have as a usage error."""
+    writer = family.write_random
+    if writer is None:
+        raise UsageError(f"{family.name} cannot write random checkpoints")
+    try:
+        return str(writer(directory, preset=preset, seed=seed, **extra))
+    except KeyError as exc:  # a family's preset table, indexed by the name
+        if exc.args != (preset,):
+            raise
+        raise UsageError(f"--preset {preset}: {family.name} has no such preset") from None
+    except TypeError as exc:  # an option this family's writer does not take
+        option = next((k for k in extra if repr(k) in str(exc)), None)
+        if option is None:
+            raise
+        flag = "--" + option.replace("_", "-")
+        raise UsageError(f"{flag} does not apply to {family.name} checkpoints") from None
+
+
+def _check_target_directory(directory: str) -> None:
+    """A random checkpoint is written into ``directory`` (created with its parents): refuse, before any
+    weights are drawn, a path that is a file or that lies under something that cannot be written."""
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise UsageError(f"{directory} is a file; give a directory to write the checkpoint into")
+    parent = os.path.abspath(directory)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise UsageError(f"cannot create {directory}: {parent} is a file")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot create {directory}: {parent} is not writable")
 
 
 def cmd_random_checkpoint(args: argparse.Namespace) -> int:
-    from speechserve import registry
-
-    family = registry.get(args.family) if args.family else _first_family("speech")
+    family = _writer_family(args.family)
+    _check_target_directory(args.directory)
     extra = {"with_encoder": True} if args.with_encoder else {}
-    root = family.write_random(args.directory, preset=args.preset, seed=args.seed, **extra)
+    root = _write(family, args.directory, args.preset, args.seed, **extra)
     print(f"wrote a random {args.preset} {family.name} checkpoint ({family.description}) to {root}")
     return 0
 
@@ -126,8 +179,15 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     rc.add_argument(
         "--family", help="model family (`speechserve dev families`; default: the first speech family)"
     )
-    rc.add_argument("--preset", default="tiny", choices=["tiny", "small", "full"])
-    rc.add_argument("--with-encoder", action="store_true", help="also write codec-encoder weights")
+    rc.add_argument(
+        "--preset",
+        default="tiny",
+        choices=["tiny", "small", "full"],
+        help="tiny (tests, seconds), small (benchmarks) or full (the release's sizes, GBs); default tiny",
+    )
+    rc.add_argument(
+        "--with-encoder", action="store_true", help="also write codec-encoder weights (voice cloning)"
+    )
     rc.add_argument("--seed", type=int, default=0)
     rc.set_defaults(func=cmd_random_checkpoint)
     fam = dsub.add_parser("families", help="list the model families this build knows")

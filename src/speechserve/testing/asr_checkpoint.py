@@ -4,7 +4,8 @@ Native: `params.json` (the schema of the golden/real file), `consolidated.safete
 `tekken.json`. HF: `config.json`, `preprocessor_config.json`, `generation_config.json`, `model.safetensors`
 or `model-0000i-of-0000n.safetensors` shards + `model.safetensors.index.json` (hub names, q/k permuted for
 rotate-half RoPE, fp32 `embed_positions`), plus `tekken.json` as the hub repo ships it. Both layouts of one
-seed hold the same weights. "tiny" loads in well under a second; "full" has the real widths (~9 GB).
+seed hold the same weights. "tiny" loads in well under a second, "small" is a benchmark size (~0.3 GB); "full"
+has the real widths (~9 GB).
 """
 
 from __future__ import annotations
@@ -42,12 +43,15 @@ RELEASE_PARAMS = {
 # decoder (dim, layers, heads, kv heads, head_dim, hidden) / encoder (dim, layers, heads, head_dim, hidden)
 PRESETS = {
     "full": None,
+    "small": {"decoder": (512, 4, 8, 2, 64, 1536), "encoder": (256, 2, 4, 64, 1024)},
     "tiny": {"decoder": (32, 2, 4, 2, 16, 64), "encoder": (32, 1, 2, 16, 128)},
-}  # HF needs ffn = 4 x dim
+}  # HF needs encoder ffn = 4 x dim
 
 
 def preset_params(preset: str = "tiny") -> dict:
     """`params.json` contents for a preset."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
     params = copy.deepcopy(RELEASE_PARAMS)
     dims = PRESETS[preset]
     if dims is not None:
@@ -144,9 +148,9 @@ def write_random_asr_checkpoint(
     tekken: bool = True,
 ) -> Path:
     """Write a random checkpoint in ``layout`` ("mistral" or "hf", ``shards`` files) to ``root``; return it."""
+    params = preset_params(preset)
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    params = preset_params(preset)
     cfg = parse_params(params)
     gen = torch.Generator().manual_seed(seed)
     model = VoxtralASR(cfg)

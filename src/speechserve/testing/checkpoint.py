@@ -2,7 +2,8 @@
 
 `params.json` (real schema), `consolidated.safetensors` (bf16, real tensor names, weight-norm pairs,
 semantic EMA state), `tekken.json` (rebuilt from mistral_common's bundled tokenizer) and
-`voice_embedding/<name>.pt`. The "full" preset has the real widths (~8 GB); "tiny" loads in well under a second.
+`voice_embedding/<name>.pt` for all 20 preset voices of the release. The "full" preset has the real widths
+(~8 GB); "tiny" loads in well under a second.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from speechserve.models.voxtral_tts.config import parse_params
 from speechserve.models.voxtral_tts.loader import checkpoint_names
 from speechserve.testing.tekken import write_voxtral_tekken
 
-# The release's params.json (spec §1), voices trimmed per preset below.
+# The release's params.json (spec §1) and its 20 preset voices: name → (speaker id, voice_num_audio_tokens).
 RELEASE_VOICES = {
     "casual_female": (0, 214), "casual_male": (1, 147), "cheerful_female": (2, 132), "neutral_female": (3, 218),
     "neutral_male": (4, 169), "pt_male": (5, 144), "pt_female": (6, 175), "nl_male": (7, 138), "nl_female": (8, 146),
@@ -71,11 +72,19 @@ PRESETS = {
     },
     "tiny": {"backbone": (32, 2, 4, 2, 16, 96), "flow": (32, 3, 4, 2, 16, 96), "codec": (64, 128, 8, 8)},
 }
-DEFAULT_VOICES = ("casual_male", "cheerful_female", "fr_female")
+DEFAULT_VOICES = tuple(RELEASE_VOICES)
+"""Every preset of the release, so a random checkpoint answers the same voice names (and OpenAI aliases)."""
+_FIRST_DRAWN = ("casual_male", "cheerful_female", "fr_female")
+"""Voices whose rows are drawn first, so they stay what the three-voice checkpoints of earlier versions held."""
 
 
 def preset_params(preset: str, voices: tuple[str, ...] = DEFAULT_VOICES) -> dict:
     """`params.json` contents for a preset, listing ``voices`` with their real speaker ids."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
+    unknown = sorted(set(voices) - set(RELEASE_VOICES))
+    if unknown:
+        raise ValueError(f"not voices of the release: {', '.join(unknown)}")
     params = copy.deepcopy(RELEASE_PARAMS)
     mm = params["multimodal"]
     mm["audio_tokenizer_args"]["voice"] = {v: RELEASE_VOICES[v][0] for v in voices}
@@ -113,9 +122,9 @@ def write_random_checkpoint(
     seed: int = 0,
 ) -> Path:
     """Write a random checkpoint in the release layout to ``root`` and return ``root``."""
+    params = preset_params(preset, voices)
     root = Path(root)
     (root / "voice_embedding").mkdir(parents=True, exist_ok=True)
-    params = preset_params(preset, voices)
     cfg = parse_params(params)
     gen = torch.Generator().manual_seed(seed)
     model = VoxtralTTS(cfg, with_encoder=with_encoder)
@@ -138,9 +147,8 @@ def write_random_checkpoint(
     (root / "params.json").write_text(json.dumps(params, indent=2), encoding="utf-8")
     counts = {v: RELEASE_VOICES[v][1] for v in voices}
     write_voxtral_tekken(root / "tekken.json", counts)
-    for v, n in counts.items():
-        torch.save(
-            torch.randn(n, cfg.backbone.dim, generator=gen).to(torch.bfloat16),
-            root / "voice_embedding" / f"{v}.pt",
-        )
+    first = {v: i for i, v in enumerate(_FIRST_DRAWN)}
+    for v in sorted(voices, key=lambda v: first.get(v, len(first))):
+        rows = torch.randn(counts[v], cfg.backbone.dim, generator=gen).to(torch.bfloat16)
+        torch.save(rows, root / "voice_embedding" / f"{v}.pt")
     return root
