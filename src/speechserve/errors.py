@@ -39,6 +39,11 @@ class UnsupportedAudioFormat(InvalidAudio):
     """Audio in a format the server does not read (an unknown file type or ``input_audio.format``)."""
 
 
+class AudioTooLong(InvalidRequest):
+    """Audio longer than the configured cap (HTTP 400): found from the container's declared duration or
+    by decoding no further than the cap."""
+
+
 class InputTooLarge(InvalidRequest):
     """An upload or fetched file is larger than the configured cap (HTTP 413)."""
 

@@ -123,3 +123,23 @@ def test_unknown_format() -> None:
     with pytest.raises(InvalidRequest) as err:
         format_transcription(_transcription(), "docx")
     assert err.value.param == "response_format"
+
+
+def test_the_chat_audio_cap_bounds_all_parts_together(tiny_asr, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each part is decoded only within what the earlier parts left: N parts never hold N caps of samples."""
+    import speechserve.models.voxtral_asr.pipeline as pipeline_module
+
+    caps: list[float | None] = []
+    real = pipeline_module.load_base64_audio
+
+    def recording(data, rate, max_seconds, param):  # type: ignore[no-untyped-def]
+        caps.append(max_seconds)
+        return real(data, rate, max_seconds, param)
+
+    monkeypatch.setattr(pipeline_module, "load_base64_audio", recording)
+    monkeypatch.setattr(tiny_asr, "max_audio_seconds", 3.0)
+    part = {"type": "input_audio", "input_audio": {"data": _wav_b64(2.0), "format": "wav"}}
+    with pytest.raises(InvalidRequest, match=r"longer than 3 s") as info:
+        tiny_asr.chat_prompt(_user(part, part, part))
+    assert info.value.param == "messages"
+    assert caps == [3.0, 1.0]  # the second part was cut at the 1 s the first one left; the third never read

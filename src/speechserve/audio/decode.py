@@ -22,7 +22,7 @@ import av
 import numpy as np
 
 from speechserve.audio.resample import StreamingResampler
-from speechserve.errors import InvalidAudio, InvalidRequest
+from speechserve.errors import AudioTooLong, InvalidAudio, InvalidRequest
 
 DEFAULT_MAX_SECONDS = 1800.0
 """Longest audio :func:`decode_audio` returns unless told otherwise (30 min, the server's
@@ -51,13 +51,13 @@ _DATA_URL = re.compile(r"^data:(?P<mime>[^,]*?)(?P<b64>;base64)?,(?P<data>.*)$",
 
 def audio_too_long(
     max_seconds: float, seconds: float | None = None, declared: bool = False, param: str | None = None
-) -> InvalidRequest:
+) -> AudioTooLong:
     """The over-length error. ``seconds`` None: decoding stopped at the cap, the full length is unknown."""
     if seconds is None:
         length = f"audio is longer than {max_seconds:g} s (decoding stopped there)"
     else:
         length = f"audio is {seconds:.1f} s long" + (" (as its container declares)" if declared else "")
-    return InvalidRequest(f"{length}; the limit is {max_seconds:g} s", param)
+    return AudioTooLong(f"{length}; the limit is {max_seconds:g} s", param)
 
 
 def _frame_to_float(frame: av.AudioFrame) -> np.ndarray:

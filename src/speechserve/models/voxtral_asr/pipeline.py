@@ -22,8 +22,9 @@ from speechserve.asr.types import (
     TranscriptionOptions,
     Usage,
 )
+from speechserve.audio.decode import audio_too_long
 from speechserve.audio.mel import chunked_log_mel
-from speechserve.errors import CheckpointError, InvalidRequest
+from speechserve.errors import AudioTooLong, CheckpointError, InvalidRequest
 from speechserve.models.voxtral_asr import VoxtralASR
 from speechserve.models.voxtral_asr.generation import Sampler, generate_tokens
 from speechserve.models.voxtral_asr.tokenizer import AudioPrompt, VoxtralASRTokenizer
@@ -188,7 +189,14 @@ class VoxtralASRPipeline:
 
     def chat_prompt(self, messages: list[dict[str, Any]]) -> tuple[AudioPrompt, float]:
         """Messages → prompt (ids + chunk-padded audios) and the total seconds of audio they carry."""
-        normalized, audios = normalize_messages(messages, self._load_part)
+        loaded: list[np.ndarray] = []
+
+        def load_part(payload: Any, kind: str) -> np.ndarray:
+            samples = self._load_part(payload, kind, sum(len(a) for a in loaded) / self.sample_rate)
+            loaded.append(samples)
+            return samples
+
+        normalized, audios = normalize_messages(messages, load_part)
         seconds = sum(len(a) for a in audios) / self.sample_rate
         if audios:
             check_duration(seconds, self.max_audio_seconds, "messages")
@@ -198,10 +206,19 @@ class VoxtralASRPipeline:
         """Answer a chat with audio (the joined :meth:`chat_stream`)."""
         return self.chat_stream(messages, options).result()
 
-    def _load_part(self, payload: Any, kind: str) -> np.ndarray:
-        if kind == "base64":
-            return load_base64_audio(payload, self.sample_rate, self.max_audio_seconds, "messages")
-        return self.load_audio(payload, "messages")
+    def _load_part(self, payload: Any, kind: str, seconds_before: float = 0.0) -> np.ndarray:
+        """One audio part, decoded within what the chat's earlier parts left of ``max_audio_seconds`` (so
+        N parts never hold more than one cap's worth of samples)."""
+        cap = self.max_audio_seconds
+        left = None if cap is None else max(cap - seconds_before, 1.0 / self.sample_rate)
+        try:
+            if kind == "base64":
+                return load_base64_audio(payload, self.sample_rate, left, "messages")
+            return load_audio(payload, self.sample_rate, left, "messages")
+        except AudioTooLong as exc:
+            if cap is not None and left is not None and left < cap:
+                raise audio_too_long(cap, param="messages") from exc  # the chat's audio together
+            raise
 
     def _chat(
         self, prompt: AudioPrompt, cap: int, opts: ChatOptions, seconds: float
