@@ -20,7 +20,7 @@ import pytest
 from speechserve.asr.audio_input import load_audio
 from speechserve.audio import StreamingResampler, decode_audio, decode_base64_audio, resample
 from speechserve.audio.decode import DEFAULT_MAX_SECONDS, MAX_INPUT_RATE, MIN_INPUT_RATE
-from speechserve.errors import InvalidAudio, InvalidRequest
+from speechserve.errors import AudioTooLong, InvalidAudio, InvalidRequest
 
 from ._util import sine, write_with_pyav
 
@@ -83,7 +83,7 @@ def test_a_declared_length_over_the_cap_is_refused_before_decoding() -> None:
     one_second = silent_flac(1.0, 16000)
     bomb = declare_flac_samples(one_second, 3 * 3600 * 16000)  # says 3 h, holds 1 s
     peak, error = peak_bytes(lambda: decode_audio(bomb, 16000, max_seconds=60))
-    assert type(error) is InvalidRequest and error.param is None  # the over-length error, not InvalidAudio
+    assert type(error) is AudioTooLong and error.param is None  # the over-length error, not InvalidAudio
     assert "10800.0 s long (as its container declares); the limit is 60 s" in str(error)
     assert peak < 64_000  # not one second of samples was decoded
     samples, rate = decode_audio(bomb, 16000, max_seconds=None)  # the header is only used for the cap
@@ -97,7 +97,7 @@ def test_decoding_stops_at_the_cap_when_the_length_is_unknown(rate: int) -> None
     bomb = silent_flac(240.0, rate, declare=False)
     assert len(bomb) < 20_000
     peak, error = peak_bytes(lambda: decode_audio(bomb, 16000, max_seconds=2.0))
-    assert type(error) is InvalidRequest and "longer than 2 s (decoding stopped there)" in str(error)
+    assert type(error) is AudioTooLong and "longer than 2 s (decoding stopped there)" in str(error)
     # cap (128 kB) + one FLAC frame as float32 (256 kB) + one resampled block; all of it would be 15 MB
     assert peak < 2 * _f32_bytes(2.0, 16000) + 6 * FLAC_BLOCK * 4, peak
     full_peak, _ = peak_bytes(lambda: decode_audio(bomb, 16000, max_seconds=None))
@@ -135,7 +135,7 @@ def test_pathological_sample_rates_are_refused(rate: int) -> None:
 def test_arrays_are_checked_before_they_are_resampled() -> None:
     slow = (np.zeros(4000, np.float32), 1)  # 4000 s at 1 Hz: 256 MB once at 16 kHz
     peak, error = peak_bytes(lambda: load_audio(slow, 16000, max_seconds=60))
-    assert type(error) is InvalidRequest and "limit is 60 s" in str(error)
+    assert type(error) is AudioTooLong and "limit is 60 s" in str(error)
     assert peak < 64_000
 
 
