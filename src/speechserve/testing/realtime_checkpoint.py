@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from speechserve.models.voxtral_asr.loader import native_to_hf_rope
+from speechserve.checkpoints.name_map import native_to_hf_rope
 from speechserve.models.voxtral_realtime.config import VoxtralRealtimeConfig, parse_params
 from speechserve.models.voxtral_realtime.loader import checkpoint_name, rope_heads
 from speechserve.models.voxtral_realtime.model import VoxtralRealtime

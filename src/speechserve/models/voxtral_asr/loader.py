@@ -10,20 +10,20 @@ sinusoids) and is recomputed rather than loaded.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import torch
 
 from speechserve.checkpoints.layout import CheckpointLayout
-from speechserve.checkpoints.safetensors_io import describe_mismatch, iter_tensors, list_tensors
+from speechserve.checkpoints.name_map import (  # noqa: F401  (the rope helpers are re-exported)
+    Table,
+    hf_to_native_rope,
+    native_to_hf_rope,
+    rename,
+    tensor_files,
+)
+from speechserve.checkpoints.safetensors_io import describe_mismatch, iter_tensors
 from speechserve.errors import CheckpointError
 from speechserve.models.voxtral_asr import VoxtralASR
 from speechserve.models.voxtral_asr.config import VoxtralASRConfig
-
-Table = tuple[
-    tuple[str, str, tuple[tuple[str, str], ...]], ...
-]  # (checkpoint prefix, module prefix, infixes)
 
 NATIVE_NAMES: Table = (
     ("mm_whisper_embeddings.tok_embeddings.", "decoder.tok_embeddings.", ()),
@@ -68,46 +68,19 @@ HF_NAMES: Table = (
 )
 HF_DERIVED = {"audio_tower.embed_positions.weight"}  # Whisper sinusoids, recomputed
 HF_TIED_HEAD = "language_model.lm_head.weight"  # may be written even when tied; then ignored
-HF_INDEX = "model.safetensors.index.json"
-
-
-def _rename(name: str, table: Table, to_module: bool) -> str | None:
-    for ckpt_prefix, module_prefix, infixes in table:
-        src, dst = (ckpt_prefix, module_prefix) if to_module else (module_prefix, ckpt_prefix)
-        if name.startswith(src):
-            rest = name[len(src) :]
-            for ckpt_infix, module_infix in infixes:
-                a, b = (ckpt_infix, module_infix) if to_module else (module_infix, ckpt_infix)
-                if a in rest:
-                    rest = rest.replace(a, b, 1)
-                    break
-            return dst + rest
-    return None
 
 
 def module_name(ckpt_name: str, fmt: str) -> str | None:
     """The :class:`VoxtralASR` parameter a checkpoint tensor fills (None: no such parameter)."""
-    return _rename(ckpt_name, NATIVE_NAMES if fmt == "mistral" else HF_NAMES, to_module=True)
+    return rename(ckpt_name, NATIVE_NAMES if fmt == "mistral" else HF_NAMES, to_module=True)
 
 
 def checkpoint_name(module: str, fmt: str) -> str:
     """The checkpoint tensor name (layout ``fmt``) that fills a :class:`VoxtralASR` parameter."""
-    name = _rename(module, NATIVE_NAMES if fmt == "mistral" else HF_NAMES, to_module=False)
+    name = rename(module, NATIVE_NAMES if fmt == "mistral" else HF_NAMES, to_module=False)
     if name is None:
         raise KeyError(module)
     return name
-
-
-def hf_to_native_rope(w: torch.Tensor, n_heads: int) -> torch.Tensor:
-    """Split-half (HF) q/k rows → interleaved (native) rows, per head: HF row t ↔ native row 2t."""
-    head_dim = w.shape[0] // n_heads
-    return w.reshape(n_heads, 2, head_dim // 2, -1).transpose(1, 2).reshape(w.shape)
-
-
-def native_to_hf_rope(w: torch.Tensor, n_heads: int) -> torch.Tensor:
-    """Inverse of :func:`hf_to_native_rope` (transformers' `permute_for_rope`)."""
-    head_dim = w.shape[0] // n_heads
-    return w.reshape(n_heads, head_dim // 2, 2, -1).transpose(1, 2).reshape(w.shape)
 
 
 def _rope_heads(module: str, cfg: VoxtralASRConfig) -> int | None:
@@ -116,26 +89,6 @@ def _rope_heads(module: str, cfg: VoxtralASRConfig) -> int | None:
     if module.startswith("decoder.layers.") and module.endswith(".attention.wk.weight"):
         return cfg.decoder.n_kv_heads
     return None
-
-
-def tensor_files(layout: CheckpointLayout) -> dict[str, Path]:
-    """Checkpoint tensor name → the file holding it, across all shards (checked against the HF index)."""
-    where: dict[str, Path] = {}
-    for path in layout.weights:
-        for name in list_tensors(path):
-            if name in where:
-                raise CheckpointError(f"tensor {name} is in both {where[name].name} and {path.name}")
-            where[name] = path
-    index = layout.root / HF_INDEX
-    if layout.format == "hf" and index.is_file():
-        weight_map = json.loads(index.read_text(encoding="utf-8")).get("weight_map", {})
-        absent = sorted({f for f in weight_map.values() if not (layout.root / f).is_file()})
-        if absent:
-            raise CheckpointError(f"{index} lists shard(s) that do not exist: {absent}")
-        wrong = sorted(n for n, f in weight_map.items() if n not in where or where[n].name != f)
-        if wrong:
-            raise CheckpointError(f"{index} does not match the shards for tensor(s): {wrong[:20]}")
-    return where
 
 
 def load_voxtral_asr_weights(

@@ -13,15 +13,11 @@ import torch
 from safetensors import SafetensorError
 
 from speechserve.checkpoints.layout import CheckpointLayout
+from speechserve.checkpoints.name_map import Table, hf_to_native_rope, rename, tensor_files
 from speechserve.checkpoints.safetensors_io import describe_mismatch, iter_tensors
 from speechserve.errors import CheckpointError
-from speechserve.models.voxtral_asr.loader import hf_to_native_rope, tensor_files
 from speechserve.models.voxtral_realtime.config import VoxtralRealtimeConfig
 from speechserve.models.voxtral_realtime.model import VoxtralRealtime
-
-Infixes = tuple[tuple[str, str], ...]
-Table = tuple[tuple[str, str, Infixes], ...]
-"""(checkpoint prefix, module prefix, infixes renamed after the prefix)."""
 
 _NATIVE_PREFIX = "mm_streams_embeddings.embedding_module."
 NATIVE_NAMES: Table = (
@@ -66,28 +62,14 @@ HF_NAMES: Table = (
 HF_TIED_HEAD = "language_model.lm_head.weight"
 
 
-def _rename(name: str, table: Table, to_module: bool) -> str | None:
-    for ckpt_prefix, module_prefix, infixes in table:
-        src, dst = (ckpt_prefix, module_prefix) if to_module else (module_prefix, ckpt_prefix)
-        if name.startswith(src):
-            rest = name[len(src) :]
-            for ckpt_infix, module_infix in infixes:
-                a, b = (ckpt_infix, module_infix) if to_module else (module_infix, ckpt_infix)
-                if a in rest:
-                    rest = rest.replace(a, b, 1)
-                    break
-            return dst + rest
-    return None
-
-
 def module_name(ckpt_name: str, fmt: str) -> str | None:
     """The :class:`VoxtralRealtime` parameter a checkpoint tensor fills (None: no such parameter)."""
-    return _rename(ckpt_name, NATIVE_NAMES if fmt == "mistral" else HF_NAMES, to_module=True)
+    return rename(ckpt_name, NATIVE_NAMES if fmt == "mistral" else HF_NAMES, to_module=True)
 
 
 def checkpoint_name(module: str, fmt: str) -> str:
     """The checkpoint tensor name (layout ``fmt``) that fills a :class:`VoxtralRealtime` parameter."""
-    name = _rename(module, NATIVE_NAMES if fmt == "mistral" else HF_NAMES, to_module=False)
+    name = rename(module, NATIVE_NAMES if fmt == "mistral" else HF_NAMES, to_module=False)
     if name is None:
         raise KeyError(module)
     return name
