@@ -32,7 +32,7 @@ def test_golden_layouts_load_identical_tensors(realtime_case: Path) -> None:
     hf = speechserve.load(realtime_case / "checkpoint_hf", device="cpu", tokenizer=tekken)
     assert isinstance(native, VoxtralRealtimePipeline) and isinstance(hf, VoxtralRealtimePipeline)
     assert native.family is get("voxtral_realtime")
-    assert native.family.capabilities == {"transcription", "realtime"}
+    assert native.family.capabilities == {"transcription", "chat", "realtime"}
     native_cfg = load_config(realtime_case / "checkpoint_mistral", "mistral")
     assert native_cfg == load_config(realtime_case / "checkpoint_hf", "hf")
     assert (native_cfg.sliding_window, native_cfg.encoder.sliding_window) == (48, 96)
