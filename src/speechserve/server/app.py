@@ -21,6 +21,7 @@ from speechserve.server.errors import install_error_handlers
 from speechserve.server.gate import Gate
 from speechserve.server.metrics import RequestCounter, ServerMetrics
 from speechserve.server.openapi import install_openapi
+from speechserve.server.realtime import api_router as realtime_router
 from speechserve.server.settings import ServerSettings
 from speechserve.server.speech import api_router as speech_router
 from speechserve.server.speech.serving import SpeechService
@@ -28,6 +29,7 @@ from speechserve.server.startup import ModelLoader, Startup
 from speechserve.server.state import ModelRegistry, ServedModel, load_served_model
 from speechserve.server.transcription import api_router as transcription_router
 from speechserve.server.transcription.serving import TranscriptionService
+from speechserve.server.web import router as web_router
 
 log = logging.getLogger("speechserve.server")
 
@@ -82,6 +84,8 @@ def create_app(settings: ServerSettings, loader: ModelLoader = load_served_model
     routers += [models_router.v1, models_router.ops, metrics.router]
     for router in routers:
         app.include_router(router)
+    app.include_router(realtime_router.router)  # WS /v1/realtime (not in the OpenAPI schema)
+    app.include_router(web_router.router)  # GET / and /static/*: the playground (open without a key)
     install_openapi(app)
     app.add_middleware(
         Gate, settings=settings, startup=app.state.startup, metrics=app.state.metrics,

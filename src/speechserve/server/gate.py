@@ -8,6 +8,12 @@ solves a route's dependencies, so a dependency would check the key only after th
 
 Caps: multipart uploads (``upload_paths``) ``max_upload_mb`` plus room for the form framing; every other
 body ``max_body_mb``.
+
+WebSocket handshakes on ``/v1`` (``/v1/realtime``) pass the same key and readiness checks before the app
+accepts them. The key comes from ``Authorization: Bearer`` or, since browsers cannot set headers on a
+WebSocket, from the subprotocol ``openai-insecure-api-key.<key>`` (OpenAI's convention). A refused handshake
+is answered with the same JSON error and status (401, 503) where the server supports WebSocket denial
+responses (uvicorn does), else closed with 1008 (the client sees a 403).
 """
 
 from __future__ import annotations
@@ -88,6 +94,8 @@ class Gate:
         self.upload_cap = upload_cap(settings.max_upload_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            return await self.websocket(scope, receive, send)
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         cap = self.upload_cap if scope["path"] in self.upload_paths else self.json_cap
@@ -107,3 +115,36 @@ class Gate:
         if declared.isdigit() and int(declared) > cap.limit:
             return cap.refuse(int(declared))
         return self.startup.refusal() if api else None
+
+    async def websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A WebSocket handshake: key and readiness checked before the app sees it (no body, no caps)."""
+        refusal = None
+        if is_api(scope["path"]):
+            refusal = api_key_error(websocket_auth_headers(scope), self.settings.api_keys)
+            refusal = refusal or self.startup.refusal()
+        if refusal is None:
+            return await self.app(scope, receive, send)
+        self.metrics.errors.labels(type=error_kind(refusal).code or "refused").inc()
+        await receive()  # websocket.connect
+        if "websocket.http.response" in scope.get("extensions", {}):
+            return await exception_response(refusal)(scope, receive, send)
+        await send({"type": "websocket.close", "code": WS_POLICY_VIOLATION, "reason": str(refusal)[:120]})
+
+
+WS_POLICY_VIOLATION = 1008
+KEY_SUBPROTOCOL = "openai-insecure-api-key."
+"""Subprotocol prefix carrying the API key of a browser's WebSocket (which cannot send headers)."""
+
+
+def websocket_subprotocols(scope: Scope) -> list[str]:
+    """The subprotocols the client offered, in order."""
+    return [p.strip() for p in Headers(scope=scope).get("sec-websocket-protocol", "").split(",") if p.strip()]
+
+
+def websocket_auth_headers(scope: Scope) -> Headers:
+    """The handshake's headers; without ``Authorization``, a key offered as a subprotocol becomes its bearer."""
+    headers = Headers(scope=scope)
+    if "authorization" in headers:
+        return headers
+    keys = [p[len(KEY_SUBPROTOCOL) :] for p in websocket_subprotocols(scope) if p.startswith(KEY_SUBPROTOCOL)]
+    return Headers({"authorization": f"Bearer {keys[0]}"}) if keys else headers

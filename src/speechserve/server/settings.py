@@ -7,7 +7,7 @@ List and dict fields read JSON from the environment (``SPEECHSERVE_VOICE_ALIASES
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -33,6 +33,11 @@ OPENAI_MODEL_ALIASES: tuple[str, ...] = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
 """OpenAI speech model names accepted for the first served speech model, so unmodified clients work."""
 OPENAI_TRANSCRIPTION_ALIASES: tuple[str, ...] = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe")
 """OpenAI transcription model names accepted for the first served speech-to-text model."""
+OPENAI_REALTIME_ALIASES: tuple[str, ...] = (
+    "gpt-realtime-whisper", "gpt-live-transcribe", "gpt-transcribe", "gpt-4o-transcribe", "gpt-4o-mini-transcribe",
+    "whisper-1", "gpt-realtime", "gpt-realtime-mini", "gpt-4o-realtime-preview", "gpt-4o-mini-realtime-preview",
+)  # fmt: skip
+"""OpenAI model names a realtime session may use for the first realtime model (see ``realtime_model_aliases``)."""
 
 CommaList = Annotated[list[str], NoDecode]
 
@@ -133,6 +138,22 @@ class ServerSettings(BaseSettings):
     warmup: bool = True
     """Run one short generation at start-up so the first request does not pay for lazy initialisation."""
 
+    # ---- realtime sessions (WS /v1/realtime) ----------------------------------------------------------------------
+    realtime_max_event_mb: float = Field(15.0, gt=0)
+    """Largest client message on ``/v1/realtime`` (an ``input_audio_buffer.append`` with its base64 audio), in
+    MB (10^6 bytes); larger → an ``error`` event (``event_too_large``) and the session stays open. OpenAI's
+    limit is 15 MiB; keep it under uvicorn's ``ws_max_size`` (16 MiB), past which uvicorn closes the
+    connection."""
+    realtime_max_buffer_seconds: float = Field(30.0, gt=0)
+    """Audio a realtime session may have sent that the model has not heard yet, in seconds (all its open
+    utterances together): memory per session is bounded by it. Appends beyond it are refused with an
+    ``error`` event (``buffer_full``) and dropped; the session stays open. The model hears audio as fast as
+    the engine steps, so only a client sending far faster than real time (or one waiting for a batch slot)
+    meets it."""
+    realtime_model_aliases: list[str] = list(OPENAI_REALTIME_ALIASES)
+    """Model names a realtime session may use for the first model that serves ``/v1/realtime`` when no served
+    model answers to them (OpenAI's transcription and realtime model names by default)."""
+
     @field_validator("model", "api_keys", "cors_origins", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
@@ -191,3 +212,10 @@ class ServerSettings(BaseSettings):
         if self.served_model_name:
             return [self.served_model_name[index]]
         return list(dict.fromkeys([ref, ref.rstrip("/").rsplit("/", 1)[-1]]))
+
+    # ---- quantization ---------------------------------------------------------------------------------------------
+    isq: Literal["int8", "int4", "fp8"] | None = None
+    """In-situ quantization of every served model's weights at load (:mod:`speechserve.models.quantize`):
+    ``int8`` (CPU: fbgemm dynamic int8; CUDA: torchao int8 weight-only), ``int4`` (torchao, CUDA only) or
+    ``fp8`` (torchao, GPUs of compute capability ≥ 8.9); each family keeps its sensitive parts (codec, small
+    heads) in full precision. None: the checkpoint's weights as they are."""

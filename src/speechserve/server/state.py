@@ -24,12 +24,13 @@ from speechserve.server.voices import VoiceCatalog
 
 log = logging.getLogger("speechserve.server")
 
-Task = Literal["speech", "transcription", "translation", "chat"]
+Task = Literal["speech", "transcription", "translation", "chat", "realtime"]
 TASK_ROUTES: dict[Task, str] = {
     "speech": "POST /v1/audio/speech",
     "transcription": "POST /v1/audio/transcriptions",
     "translation": "POST /v1/audio/translations",
     "chat": "POST /v1/chat/completions",
+    "realtime": "WS /v1/realtime",
 }
 
 
@@ -43,7 +44,8 @@ class ServedModel:
     """The family's pipeline (``family.capabilities`` says which task protocols it implements)."""
     engine: Engine
     voices: VoiceCatalog | None = None
-    """Preset voices (speech models only)."""
+    """Preset voices of a speech model that has any (None for Dia, whose speakers come from the text's
+    tags or a cloned reference: such a model takes ``voice=None`` and reports a requested voice ignored)."""
     license: str = ""
     created: int = field(default_factory=lambda: int(time.time()))
     in_flight: dict[str, object] = field(default_factory=dict)
@@ -144,7 +146,7 @@ def load_served_model(settings: ServerSettings, index: int = 0) -> ServedModel:
     ref = settings.model[index]
     _set_cpu_threads(settings)
     pipeline = speechserve.load(
-        ref, device=settings.device, dtype=settings.dtype, tokenizer=settings.tokenizer, revision=settings.revision
+        ref, device=settings.device, dtype=settings.dtype, tokenizer=settings.tokenizer, revision=settings.revision, isq=settings.isq
     )  # fmt: skip
     names, hidden = request_names(settings, index)
     family = family_of(pipeline)

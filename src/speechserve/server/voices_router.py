@@ -1,4 +1,5 @@
-"""``GET /v1/audio/voices``: the served model's presets with language, gender, license and aliases."""
+"""``GET /v1/audio/voices``: the served model's presets with language, gender, license and aliases (an empty
+list for a model without presets)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ async def list_voices(
     ] = None,
     language: Annotated[str | None, Query(description="only voices of this ISO 639-1 language")] = None,
 ) -> dict:
-    """Preset voices with language, gender, license and the aliases that reach them."""
+    """Preset voices with language, gender, license and the aliases that reach them (none for a model without
+    presets, such as Dia, whose speakers come from the text's tags or a cloned reference)."""
     catalog = registry.for_task(model, "speech").voices
-    assert catalog is not None  # every speech model has one
-    return {"object": "list", "voices": [asdict(v) for v in catalog.list(language)]}
+    voices = catalog.list(language) if catalog is not None else []
+    return {"object": "list", "voices": [asdict(v) for v in voices]}

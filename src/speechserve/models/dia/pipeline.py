@@ -15,7 +15,7 @@ from speechserve.models.dia.dac import DAC
 from speechserve.models.dia.generation import generate as generate_codes
 from speechserve.models.dia.model import Dia
 from speechserve.models.dia.options import DiaOptions
-from speechserve.models.dia.text import encode_text
+from speechserve.models.dia.text import SPEAKER_TAGS, encode_text
 from speechserve.options import AudioChunk, RefAudio, SynthesisOptions
 
 NO_DAC_ENCODER = "voice cloning needs the DAC encoder, whose weights this codec checkpoint does not contain"
@@ -40,6 +40,14 @@ def as_dia_options(options: DiaOptions | SynthesisOptions | None) -> DiaOptions:
     raise InvalidRequest(
         f"Dia takes DiaOptions or SynthesisOptions, not {type(options).__name__}", param="options"
     )
+
+
+def _script_size(text: str) -> int:
+    """Encoder positions ``text`` takes: UTF-8 bytes, a speaker tag counting one (as :func:`encode_text`)."""
+    data = text.encode("utf-8")
+    for tag, byte in SPEAKER_TAGS:
+        data = data.replace(tag, byte)
+    return len(data)
 
 
 class DiaPipeline:
@@ -152,6 +160,55 @@ class DiaPipeline:
     def decode(self, codes: torch.Tensor) -> np.ndarray:
         """One-shot DAC decoding of codes [frames, 9] → float32 PCM."""
         return self.codec.decode_all(codes)
+
+    # ---- the speech API (see server/speech/capability.py) ----------------------------------------------------
+    speech_fields = ("temperature", "top_p", "top_k", "max_tokens", "cfg_scale", "ref_text")
+    """The request extensions Dia applies (``cfg_alpha`` is Voxtral's guidance; Dia's is ``cfg_scale``)."""
+
+    def speech_options(self, fields: dict[str, Any], base: SynthesisOptions) -> DiaOptions:
+        """Options of each segment of a server request: Dia's reference defaults with the server's ``seed`` and
+        frame cap (``base.max_frames``, counted in Dia frames), then the request's ``temperature`` (0 = greedy),
+        ``top_p``, ``top_k``, ``cfg_scale``, ``max_tokens`` (nari's: decoder rows of each segment) and — when
+        cloning, ``fields["ref_audio"]`` being :meth:`clone_voice`'s prompt — ``ref_text``.
+
+        ``InvalidRequest`` names the field at fault: a bad value, a clone without its transcript, a transcript
+        taking over half the encoder (it precedes every segment), a clip too long for the decoder."""
+        prompt = fields.get("ref_audio")
+        chosen = {k: v for k, v in fields.items() if k in self.speech_fields}
+        if prompt is None:
+            chosen.pop("ref_text", None)  # only a clone's transcript is read
+        options = replace(as_dia_options(base), **chosen)
+        if prompt is None:
+            return options
+        if not (options.ref_text and options.ref_text.strip()):
+            raise InvalidRequest(
+                "voice cloning needs ref_text: the transcript of ref_audio", param="ref_text"
+            )
+        limit = self.cfg.encoder.max_positions
+        if _script_size(options.ref_text) > limit // 2:  # it is read again in front of every segment
+            raise InvalidRequest(
+                f"ref_text takes {_script_size(options.ref_text)} of Dia's {limit} encoder bytes; keep it to "
+                f"{limit // 2} so that the text to speak has room",
+                param="ref_text",
+            )
+        frames = prompt.codes.shape[0] if isinstance(prompt, DiaVoicePrompt) else 0
+        room = self.cfg.decoder.max_positions - self.cfg.max_delay - 2  # the BOS row and one new frame
+        if frames > room:
+            seconds = self.samples_per_frame / self.sample_rate
+            raise InvalidRequest(
+                f"ref_audio is {frames * seconds:.1f} s long; Dia's decoder holds at most {room * seconds:.1f} s "
+                "of reference audio and new speech together",
+                param="ref_audio",
+            )
+        return options
+
+    def speech_segments(self, text: str, options: DiaOptions, max_chars: int) -> list[str]:
+        """Long dialogue cut at speaker turns, then inside long turns (their tag repeated), each segment
+        within ``max_chars`` and — with a clone's transcript in front — Dia's encoder limit in bytes."""
+        from speechserve.tts.segmentation import split_dialogue
+
+        room = self.cfg.encoder.max_positions - (_script_size(options.ref_text) if options.ref_text else 0)
+        return split_dialogue(text, max_chars, room, _script_size)
 
     def warmup_request(self) -> Any:
         """A short request that exercises every stage (the server sends it before serving)."""

@@ -54,9 +54,12 @@ FAMILY = Family(
     name="voxtral_realtime",
     claims=claims,
     load=load,
-    capabilities=frozenset({"transcription", "realtime"}),
+    capabilities=frozenset({"transcription", "chat", "realtime"}),
     license=LICENSE,
     program=program,
     write_random=write_random,
-    description="Voxtral Mini 4B Realtime (2602): streaming transcription with a per-session delay",
+    description=(
+        "Voxtral Mini 4B Realtime (2602): streaming transcription with a per-session delay; a chat with audio "
+        "is answered with the audio's transcript (the model follows no instructions)"
+    ),
 )

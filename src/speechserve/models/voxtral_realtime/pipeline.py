@@ -4,18 +4,22 @@
   (the file is decoded as one stream: one id per 80 ms of audio, text ``delay`` behind);
 - ``stream(delay=...)``: a live transcriber you ``push`` PCM into and read text deltas from (on the caller's
   thread); ``realtime_request(delay=...)``: the same stream for the engine, which batches many;
-- ``transcription_prompts`` / ``load_audio`` / ``tokenizer``: what the server's transcription route uses.
+- ``transcription_prompts`` / ``load_audio`` / ``tokenizer``: what the server's transcription route uses;
+  ``chat_prompt``: what its chat route uses (the model transcribes the chat's audio; it follows no
+  instructions, so text parts are ignored).
 """
 
 from __future__ import annotations
 
 import queue
 from collections.abc import Generator, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 
-from speechserve.asr.audio_input import AudioInput, load_audio
+from speechserve.asr.audio_input import AudioInput, check_duration, load_audio, load_base64_audio
+from speechserve.asr.chat import normalize_messages
 from speechserve.asr.segments import SegmentText, TranscriptBuilder
 from speechserve.asr.stream import TextStream
 from speechserve.asr.types import TextDelta, Transcription, TranscriptionOptions
@@ -109,6 +113,29 @@ class VoxtralRealtimePipeline:
         file = FilePrompt(list(prompt.ids), np.asarray(samples, dtype=np.float32), prompt.delay_ms)
         cap = opts.max_tokens or self.max_new_tokens(len(samples))
         return [(file, 0.0, len(samples) / self.sample_rate, cap)]
+
+    def chat_prompt(self, messages: list[dict[str, Any]]) -> tuple[FilePrompt, float]:
+        """A chat with audio → one stream over its audio parts, in order (joined), and their seconds.
+
+        Voxtral Realtime only transcribes: the answer is the transcript, whatever the text parts ask (they
+        are ignored). ``InvalidRequest`` (param ``messages``) when the chat carries no audio."""
+        _, audios = normalize_messages(messages, self._load_part)
+        if not audios:
+            raise InvalidRequest(
+                "Voxtral Realtime answers a chat with the transcript of its audio and follows no instructions: "
+                "send at least one input_audio or audio_url part",
+                "messages",
+            )
+        samples = np.concatenate(audios).astype(np.float32, copy=False)
+        seconds = len(samples) / self.sample_rate
+        check_duration(seconds, self.max_audio_seconds, "messages")
+        prompt = self.stream_prompt(None)
+        return FilePrompt(list(prompt.ids), samples, prompt.delay_ms), seconds
+
+    def _load_part(self, payload: Any, kind: str) -> np.ndarray:
+        if kind == "base64":
+            return load_base64_audio(payload, self.sample_rate, self.max_audio_seconds, "messages")
+        return self.load_audio(payload, "messages")
 
     def warmup_request(self):  # type: ignore[no-untyped-def]
         """A two-token transcription of 0.1 s of silence (the server sends it before serving)."""

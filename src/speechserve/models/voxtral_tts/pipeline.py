@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -178,6 +179,22 @@ class VoxtralTTSPipeline:
         chunks = list(self.synthesize(text, voice, options, ref_audio))
         samples = np.concatenate([c.samples for c in chunks]) if chunks else np.zeros(0, np.float32)
         return AudioChunk(samples, self.sample_rate, 0, len(samples) // self.samples_per_frame, True)
+
+    # ---- the speech API (see server/speech/capability.py) ----------------------------------------------------
+    speech_fields = ("temperature", "max_tokens", "cfg_alpha")
+    """The request extensions that change Voxtral's audio; the rest (``top_p``, ``top_k`` …) do not."""
+
+    def speech_options(self, fields: dict[str, Any], base: SynthesisOptions) -> SynthesisOptions:
+        """Options of each segment of a server request: the server's own ``SynthesisOptions`` are Voxtral's
+        (``temperature`` is already the flow-noise scale, ``max_tokens`` the frame cap, ``cfg_alpha`` the
+        guidance weight), so ``fields`` add nothing."""
+        return base
+
+    def speech_segments(self, text: str, options: SynthesisOptions, max_chars: int) -> list[str]:
+        """Long input cut at sentences, then clauses, then words (no hard text limit of its own)."""
+        from speechserve.tts.segmentation import split_text
+
+        return split_text(text, max_chars)
 
     def weight_bytes_per_step(self) -> int:
         """Weight bytes one engine step reads (benchmarks report achieved GB/s from it)."""

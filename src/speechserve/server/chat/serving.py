@@ -38,10 +38,11 @@ from speechserve.server.streaming import (
     CLIENT_CLOSED_REQUEST,
     SSE_DONE,
     SSE_HEADERS,
+    ClientGone,
     ClosingStreamingResponse,
-    client_gone,
     peek,
     sse,
+    unless_gone,
 )
 from speechserve.server.text_generation import Sampling, TextGeneration, TextPrompt, track
 
@@ -89,6 +90,9 @@ class ChatService:
         finish = track(gen, model, self.metrics)
         try:  # until a streaming response owns ``finish``, every way out of here runs it
             return await self._respond(gen, body, model.id, request, finish)
+        except ClientGone:  # it left before its response started: nobody to answer
+            finish()
+            return Response(status_code=CLIENT_CLOSED_REQUEST)
         except BaseException:
             finish()
             raise
@@ -106,7 +110,7 @@ class ChatService:
                 return await self._whole(gen, model, headers, request, ignored)
             finally:
                 finish()
-        first, rest = await peek(gen.deltas())
+        first, rest = await peek(gen.deltas(), request)
         usage = body.stream_options is not None and body.stream_options.include_usage
         chunks = _chunks(gen, model, first, rest, usage)
         return ClosingStreamingResponse(
@@ -117,10 +121,11 @@ class ChatService:
     async def _whole(
         gen: TextGeneration, model: str, headers: dict[str, str], request: Request, ignored: list[str]
     ) -> Response:
-        async for _ in gen.deltas():
-            if await client_gone(request):
-                gen.close()
-                return Response(status_code=CLIENT_CLOSED_REQUEST)
+        async def drain() -> None:
+            async for _ in gen.deltas():
+                pass
+
+        await unless_gone(request, drain())  # ClientGone at once if the client leaves, queued or running
         message = AssistantMessage(content=gen.result().text)
         completion = ChatCompletion(
             id=gen.id, created=int(time.time()), model=model,

@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 
 import numpy as np
-from fastapi import Response
+from fastapi import Request, Response
 from starlette.responses import StreamingResponse
 
 from speechserve.audio import StreamingEncoder, content_type, encode_audio
@@ -25,26 +25,20 @@ from speechserve.server.speech.protocol import (
     SpeechAudioError,
     SpeechUsage,
 )
-from speechserve.server.streaming import (
-    CLIENT_CLOSED_REQUEST,
-    SSE_HEADERS,
-    ClosingStreamingResponse,
-    sse,
-)
+from speechserve.server.streaming import SSE_HEADERS, ClosingStreamingResponse, sse, unless_gone
 
 log = logging.getLogger("speechserve.server")
 
 
-async def complete_file(
-    gen: SpeechGeneration, headers: dict[str, str], disconnected: Callable[[], Awaitable[bool]]
-) -> Response:
-    """Collect the whole utterance and encode it once (exact WAV sizes, gapless mp3, FLAC sample count)."""
-    parts = []
-    async for x in gen.samples():
-        parts.append(x)
-        if await disconnected():
-            gen.close()
-            return Response(status_code=CLIENT_CLOSED_REQUEST)
+async def complete_file(gen: SpeechGeneration, headers: dict[str, str], request: Request) -> Response:
+    """Collect the whole utterance and encode it once (exact WAV sizes, gapless mp3, FLAC sample count).
+
+    ``ClientGone`` (generation cancelled) as soon as the client disconnects, queued or generating."""
+
+    async def collect() -> list[np.ndarray]:
+        return [x async for x in gen.samples()]
+
+    parts = await unless_gone(request, collect())
     plan = gen.plan
     samples = np.concatenate(parts) if parts else np.zeros(0, np.float32)
     body = await asyncio.to_thread(encode_audio, samples, plan.sample_rate, plan.response_format)

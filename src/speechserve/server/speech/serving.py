@@ -15,16 +15,16 @@ from fastapi import Request, Response
 
 from speechserve.audio import decode_base64_audio
 from speechserve.errors import EncoderWeightsMissing, InvalidRequest
-from speechserve.options import RefAudio
+from speechserve.options import RefAudio, SynthesisOptions
 from speechserve.server.headers import ignored_fields_header
 from speechserve.server.metrics import ServerMetrics
 from speechserve.server.settings import ServerSettings
 from speechserve.server.speech import responses
+from speechserve.server.speech.capability import SpeechPipeline
 from speechserve.server.speech.generation import SpeechGeneration, SpeechPlan
 from speechserve.server.speech.protocol import CreateSpeechRequest, Delivery, is_blank
 from speechserve.server.state import ModelRegistry, ServedModel
-from speechserve.server.streaming import client_gone, peek
-from speechserve.tts.segmentation import split_text
+from speechserve.server.streaming import CLIENT_CLOSED_REQUEST, ClientGone, peek
 
 
 class SpeechService:
@@ -37,9 +37,10 @@ class SpeechService:
         model = self.registry.for_task(body.model, "speech")
         delivery = body.delivery()
         plan = await self.plan(body, model)
-        ignored = body.ignored_fields()
-        if plan.ref_audio is not None and body.voice is not None:
-            ignored.insert(0, "voice")  # ref_audio takes precedence over a preset
+        applied = set(model.pipeline.speech_fields) - ({"ref_text"} if plan.ref_audio is None else set())
+        ignored = body.ignored_fields(applied)
+        if body.voice is not None and (plan.ref_audio is not None or model.voices is None):
+            ignored.insert(0, "voice")  # ref_audio takes precedence over a preset; some models have none
         # tokenizing every segment happens off the event loop; embeddings are built on the engine thread
         loop = asyncio.get_running_loop()
         gen = await asyncio.to_thread(
@@ -50,6 +51,9 @@ class SpeechService:
         try:  # until a streaming response owns ``finish``, every way out of here runs it
             headers = self._headers(gen, plan, ignored)
             return await self._respond(gen, delivery, headers, request, finish)
+        except ClientGone:  # it left before its response started: nobody to answer
+            finish()
+            return Response(status_code=CLIENT_CLOSED_REQUEST)
         except BaseException:
             finish()
             raise
@@ -60,16 +64,17 @@ class SpeechService:
     ) -> Response:  # fmt: skip
         if delivery == "file":
             try:
-                return await responses.complete_file(gen, headers, partial(client_gone, request))
+                return await responses.complete_file(gen, headers, request)
             finally:
                 finish()
-        first, rest = await peek(gen.samples())
+        first, rest = await peek(gen.samples(), request)
         stream = responses.sse_stream if delivery == "sse" else responses.audio_stream
         return stream(gen, first, rest, headers, finish)
 
     async def plan(self, body: CreateSpeechRequest, model: ServedModel) -> SpeechPlan:
         """Validate everything that does not need the engine and decide how to generate."""
-        s, pipeline = self.settings, model.pipeline
+        s = self.settings
+        pipeline: SpeechPipeline = model.pipeline
         text = body.input
         if len(text) > s.max_input_chars:
             raise InvalidRequest(
@@ -78,13 +83,18 @@ class SpeechService:
         if is_blank(text):
             raise InvalidRequest("input must not be empty (or only whitespace)", param="input")
         ref_audio = await self._ref_audio(body, model)
-        voice = None if ref_audio is not None else model.voices.resolve(body.voice_name())
+        presets = model.voices if ref_audio is None else None  # a model without presets takes voice=None
+        voice = presets.resolve(body.voice_name()) if presets is not None else None
+        fields = body.option_fields() | ({} if ref_audio is None else {"ref_audio": ref_audio})
+        base = body.to_options(s.max_frames, s.first_chunk_frames, s.max_chunk_frames)
+        options = pipeline.speech_options(fields, base)
         return SpeechPlan(
-            segments=split_text(text, s.segment_chars),
+            segments=pipeline.speech_segments(text, options, s.segment_chars),
             voice=voice,
             ref_audio=ref_audio,
-            options=body.to_options(s.max_frames, s.first_chunk_frames, s.max_chunk_frames),
-            max_frames=body.max_tokens,
+            options=options,
+            # the server's own options count max_tokens in frames of the whole response (see capability.py)
+            max_frames=body.max_tokens if isinstance(options, SynthesisOptions) else None,
             speed=body.speed,
             sample_rate=body.sample_rate or pipeline.sample_rate,
             response_format=body.response_format,

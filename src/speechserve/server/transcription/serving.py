@@ -29,10 +29,11 @@ from speechserve.server.streaming import (
     CLIENT_CLOSED_REQUEST,
     SSE_DONE,
     SSE_HEADERS,
+    ClientGone,
     ClosingStreamingResponse,
-    client_gone,
     peek,
     sse,
+    unless_gone,
 )
 from speechserve.server.text_generation import Sampling, TextGeneration, TextPrompt, track
 from speechserve.server.transcription.protocol import (
@@ -100,6 +101,9 @@ class TranscriptionService:
         finish = track(gen, model, self.metrics)
         try:  # until a streaming response owns ``finish``, every way out of here runs it
             return await self._respond(gen, body, request, finish)
+        except ClientGone:  # it left before its response started: nobody to answer
+            finish()
+            return Response(status_code=CLIENT_CLOSED_REQUEST)
         except BaseException:
             finish()
             raise
@@ -116,7 +120,7 @@ class TranscriptionService:
                 return await self._whole(gen, body, headers, request, ignored)
             finally:
                 finish()
-        first, rest = await peek(gen.deltas())
+        first, rest = await peek(gen.deltas(), request)
         return ClosingStreamingResponse(
             _events(gen, first, rest), finish, media_type="text/event-stream", headers=headers | SSE_HEADERS
         )
@@ -150,10 +154,11 @@ class TranscriptionService:
         gen: TextGeneration, body: TranscriptionRequest, headers: dict[str, str], request: Request,
         ignored: list[str],
     ) -> Response:  # fmt: skip
-        async for _ in gen.deltas():
-            if await client_gone(request):
-                gen.close()
-                return Response(status_code=CLIENT_CLOSED_REQUEST)
+        async def drain() -> None:
+            async for _ in gen.deltas():
+                pass
+
+        await unless_gone(request, drain())  # ClientGone at once if the client leaves, queued or running
         text = format_transcription(gen.result(), body.response_format, body.temperature)
         media = TEXT_MEDIA.get(body.response_format)
         if media is not None and ignored:  # a JSON body lists the ignored fields verbatim too
