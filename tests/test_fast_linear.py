@@ -29,7 +29,7 @@ def test_install_patches_by_row_count(tmp_path, monkeypatch: pytest.MonkeyPatch)
     model = nn.Sequential(nn.Linear(64, 96), nn.Linear(96, 32, bias=False))
     calls = []
     monkeypatch.setattr(fast_linear, "measure", lambda w, rows, repeats=5: calls.append(rows) or {r: r in (2, 3, 4) for r in rows})  # fmt: skip
-    report = fast_linear.install(model, max_rows=8)
+    report = fast_linear.install(model, max_rows=8, min_elements=0)
     assert set(report) == {"96x64 float32", "32x96 float32"} and len(calls) == 2
     assert report["96x64 float32"] == {1: False, 2: True, 3: True, 4: True, 6: False, 8: False}
     disp = model[0].small_batch_dispatch
@@ -48,10 +48,18 @@ def test_install_patches_by_row_count(tmp_path, monkeypatch: pytest.MonkeyPatch)
     assert (
         model(x) - nn.functional.linear(F.linear(x, model[0].weight, model[0].bias), model[1].weight)
     ).abs().max() < 1e-5
-    fast_linear.install(nn.Sequential(nn.Linear(64, 96)), max_rows=8)  # same shape again: from the cache
+    fast_linear.install(nn.Sequential(nn.Linear(64, 96)), max_rows=8, min_elements=0)  # same shape: cached
     assert len(calls) == 2
 
 
-def test_cpu_load_installs_it(tiny_tts) -> None:
+def test_only_large_weights_are_patched(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPEECHSERVE_CACHE", str(tmp_path))
+    monkeypatch.setattr(fast_linear, "measure", lambda w, rows, repeats=5: dict.fromkeys(rows, True))
+    model = nn.Sequential(nn.Linear(1024, 1024, bias=False), nn.Linear(64, 64))
+    assert list(fast_linear.install(model, max_rows=4)) == ["1024x1024 float32"]
+    assert hasattr(model[0], "small_batch_dispatch") and not hasattr(model[1], "small_batch_dispatch")
+
+
+def test_cpu_load_leaves_the_tiny_models_dispatch_bound_linears_alone(tiny_tts) -> None:
     linears = [m for m in tiny_tts.model.modules() if type(m) is nn.Linear]
-    assert linears and all(hasattr(m, "small_batch_dispatch") for m in linears)
+    assert linears and not any(hasattr(m, "small_batch_dispatch") for m in linears)
