@@ -27,6 +27,9 @@ TRANSCRIPT_EXTENSIONS = {".txt": "text", ".json": "json", ".srt": "srt", ".vtt":
 COMMAND_OF = {"speech": "speak", "transcription": "transcribe"}
 """The command that serves each registry capability."""
 
+ISQ_MODES = ("int8", "int4", "fp8")
+"""`--isq` choices: speechserve.models.quantize.MODES, spelled here so `--help` imports nothing."""
+
 
 class UsageError(Exception):
     """A mistake on the command line (a missing file, an unwritable output, the wrong kind of model)."""
@@ -62,7 +65,7 @@ def _check_output_file(path: str) -> None:
         raise UsageError(f"-o {path}: permission denied; choose a file you can write")
 
 
-def _check_device(device: str | None) -> None:
+def check_device(device: str | None) -> None:
     if device is None:
         return
     import torch
@@ -73,6 +76,27 @@ def _check_device(device: str | None) -> None:
         raise UsageError(f"--device {device}: not a device; use cpu, cuda or cuda:N") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise UsageError(f"--device {device}: no CUDA device is available here; use --device cpu")
+
+
+def check_isq(isq: str | None, device: str | None) -> None:
+    """Refuse, before any weights are read, an ISQ mode this machine cannot run (see
+    :mod:`speechserve.models.quantize`: int8 runs anywhere, int4 and fp8 need CUDA, every CUDA mode torchao,
+    fp8 a GPU of compute capability 8.9 or newer)."""
+    if isq is None:
+        return
+    import torch
+
+    dev = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if dev.type != "cuda":
+        if isq != "int8":
+            raise UsageError(f"--isq {isq} needs a CUDA GPU; on the CPU use --isq int8")
+        return
+    import importlib.util
+
+    if importlib.util.find_spec("torchao") is None:
+        raise UsageError(f"--isq {isq} on a GPU needs torchao: pip install torchao")
+    if isq == "fp8" and torch.cuda.get_device_capability(dev) < (8, 9):
+        raise UsageError("--isq fp8 needs a GPU with compute capability 8.9 or newer (Ada, Hopper)")
 
 
 def _check_capability(args: argparse.Namespace, capability: str, task: str) -> None:
@@ -98,14 +122,21 @@ def _load(args: argparse.Namespace, capability: str, task: str) -> Any:
     """Set the CPU threads, check device and model kind, then load the model."""
     import speechserve
 
-    _check_device(args.device)
+    isq = getattr(args, "isq", None)  # `voices` has no --isq
+    check_device(args.device)
+    check_isq(isq, args.device)
     if getattr(args, "threads", None):
         import torch
 
         torch.set_num_threads(args.threads)
     _check_capability(args, capability, task)
     return speechserve.load(
-        args.model, device=args.device, dtype=args.dtype, tokenizer=args.tokenizer, revision=args.revision
+        args.model,
+        device=args.device,
+        dtype=args.dtype,
+        tokenizer=args.tokenizer,
+        revision=args.revision,
+        isq=isq,
     )
 
 
@@ -253,6 +284,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise UsageError(f"invalid server settings: {problems} (flags or SPEECHSERVE_* variables)") from None
+    check_isq(settings.isq, settings.device)
     for model in settings.model:  # fail (or download) before the server starts
         resolve_model_dir(model, revision=settings.revision)
     log_config = serve_log_config(settings.log_level)
@@ -277,6 +309,15 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="cpu, cuda, cuda:1 … (default: cuda when available)")
     p.add_argument("--dtype", help="float32, bfloat16 or float16 (default: bf16 on cuda, fp32 on cpu)")
     p.add_argument("--revision", help="hub revision (branch, tag or commit) when --model is a hub id")
+
+
+def add_isq_arg(p: argparse.ArgumentParser, help_suffix: str = "") -> None:
+    p.add_argument(
+        "--isq",
+        choices=ISQ_MODES,
+        help="quantize the weights at load: int8 (CPU or GPU), int4 or fp8 (GPU only); default: none"
+        + help_suffix,
+    )
 
 
 def _add_threads_arg(p: argparse.ArgumentParser) -> None:
@@ -331,6 +372,7 @@ def _add_serve_parser(sub: Any) -> None:
         "--eager", action="store_const", const=True, help="no CUDA graphs / static shapes (debugging, parity)"
     )
     serve.add_argument("--cpu-threads", type=int, help="torch threads on CPU (default: cores − 1)")
+    add_isq_arg(serve, " (SPEECHSERVE_ISQ)")
     serve.add_argument(
         "--cors-origin", dest="cors_origins", action="append", help="allowed CORS origin (repeatable)"
     )
@@ -359,6 +401,7 @@ def _add_speak_parsers(sub: Any) -> None:
     speak.add_argument(
         "--cfg-alpha", type=float, default=1.2, help="classifier-free guidance weight (default 1.2)"
     )
+    add_isq_arg(speak)
     _add_threads_arg(speak)
     speak.set_defaults(func=cmd_speak)
 
@@ -383,6 +426,7 @@ def _add_transcribe_parser(sub: Any) -> None:
     transcribe.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
     transcribe.add_argument("--seed", type=int, help="seed for sampling when temperature > 0")
     transcribe.add_argument("--max-tokens", type=int, help="cap on generated tokens per 30 s segment")
+    add_isq_arg(transcribe)
     _add_threads_arg(transcribe)
     transcribe.set_defaults(func=cmd_transcribe)
 

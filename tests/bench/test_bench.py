@@ -3,13 +3,17 @@ family."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+import torch
 
 import speechserve
 from speechserve import registry
+from speechserve.bench.golden import key_error
 from speechserve.bench.metrics import chunk_viability, percentile, summarize
+from speechserve.bench.offline import SpeechBench
 from speechserve.cli import main
 from speechserve.server.settings import OPENAI_VOICE_ALIASES
 from speechserve.testing.checkpoint import RELEASE_VOICES
@@ -36,6 +40,49 @@ def test_offline_sweep_command(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith(("| 1 |", "| 2 |"))]
     assert len(rows) == 2 and "bare model loop" in out and "throughput at concurrency 2" in out
+
+
+JSON_FIELDS = {
+    "backbone_ms_per_frame", "flow_ms_per_frame", "codec_ms_per_frame", "frames_per_s", "ttfa_ms_p50", "rtf_p50",
+    "peak_rss_mb", "weight_gb_per_s", "copy_gb_per_s",
+}  # fmt: skip
+
+
+def test_offline_sweep_json(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["bench", "offline", "--preset", "tiny", "--concurrency", "1,2", "--frames", "4", "--repeats", "1"]
+    assert main([*args, "--json", "--device", "cpu"]) == 0
+    points = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [p["concurrency"] for p in points] == [1, 2]  # one object per point, nothing else on stdout
+    for p in points:
+        assert set(p) >= JSON_FIELDS and all(p[k] > 0 for k in JSON_FIELDS)
+        assert p["isq"] is None and p["cuda_graphs"] is False and p["frames_per_request"] == 4
+        assert p["frames_per_s"] * p["wall_s"] == pytest.approx(4 * p["concurrency"])
+        # the three stages cannot take more than the wall time of the burst
+        staged = (p["backbone_ms_per_frame"] + p["flow_ms_per_frame"] + p["codec_ms_per_frame"]) / 1000
+        assert staged * p["frames_per_s"] < 1.0
+
+
+def test_stage_timers_are_removed_with_the_bench(tiny_tts) -> None:
+    bench = SpeechBench(tiny_tts, 1, 256)
+    program = bench.core.program
+    assert {"decode", "frame_head"} <= set(vars(program.hot)) and "decode" in vars(program.codec)
+    bench.warm(2, "Hi.")
+    assert bench.timers.seconds["backbone"] > 0 and bench.timers.seconds["codec"] > 0
+    bench.close()
+    assert not {"decode", "frame_head"} & set(vars(program.hot)) and "decode" not in vars(program.codec)
+
+
+def test_golden_comparison_rule() -> None:
+    ints = torch.tensor([1, 2, 3])
+    assert key_error(ints, ints.clone())["ok"] and not key_error(ints, torch.tensor([1, 2, 4]))["ok"]
+    want = torch.tensor([10.0, -float("inf"), 2.0])
+    assert key_error(want + torch.tensor([9e-4, 0, 0]), want) == {
+        "ok": True,
+        "rel": pytest.approx(9e-5, rel=1e-3),
+    }
+    assert not key_error(want + torch.tensor([2e-3, 0, 0]), want)["ok"]  # 2e-4 of the peak
+    assert key_error(torch.tensor([10.0, 0.0, 2.0]), want)["problem"] == "different non-finite pattern"
+    assert not key_error(ints.float(), want)["ok"]  # dtype differs
 
 
 def test_random_checkpoint_command(tmp_path: Path) -> None:

@@ -4,8 +4,8 @@ Native: `params.json` (the schema of the golden/real file), `consolidated.safete
 `tekken.json`. HF: `config.json`, `preprocessor_config.json`, `generation_config.json`, `model.safetensors`
 or `model-0000i-of-0000n.safetensors` shards + `model.safetensors.index.json` (hub names, q/k permuted for
 rotate-half RoPE, fp32 `embed_positions`), plus `tekken.json` as the hub repo ships it. Both layouts of one
-seed hold the same weights. "tiny" loads in well under a second, "small" is a benchmark size (~0.3 GB); "full"
-has the real widths (~9 GB).
+seed hold the same weights. "tiny" loads in well under a second, "small" is a benchmark size (~0.3 GB); "wide"
+has the real widths with 4 encoder and 4 decoder layers (~2.7 GB); "full" the real sizes (~9 GB).
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ RELEASE_PARAMS = {
 # decoder (dim, layers, heads, kv heads, head_dim, hidden) / encoder (dim, layers, heads, head_dim, hidden)
 PRESETS = {
     "full": None,
+    # the real widths with 4 + 4 layers: 2.7 GB
+    "wide": {"decoder": (3072, 4, 32, 8, 128, 8192), "encoder": (1280, 4, 20, 64, 5120)},
     "small": {"decoder": (512, 4, 8, 2, 64, 1536), "encoder": (256, 2, 4, 64, 1024)},
     "tiny": {"decoder": (32, 2, 4, 2, 16, 64), "encoder": (32, 1, 2, 16, 128)},
 }  # HF needs encoder ffn = 4 x dim

@@ -3,7 +3,8 @@
 `params.json` (real schema), `consolidated.safetensors` (bf16, real tensor names, weight-norm pairs,
 semantic EMA state), `tekken.json` (rebuilt from mistral_common's bundled tokenizer) and
 `voice_embedding/<name>.pt` for all 20 preset voices of the release. The "full" preset has the real widths
-(~8 GB); "tiny" loads in well under a second.
+(~8 GB); "wide" the real widths, flow head and codec with 4 backbone layers (~2.9 GB); "tiny" loads in well
+under a second.
 """
 
 from __future__ import annotations
@@ -65,6 +66,11 @@ RELEASE_PARAMS = {
 # (backbone dim, layers, heads, kv heads, head_dim, hidden) / flow (same) / codec (dim, hidden, heads, head_dim)
 PRESETS = {
     "full": None,
+    "wide": {  # the release's widths, flow head and codec with 4 backbone layers (~2.9 GB): real per-layer costs
+        "backbone": (3072, 4, 32, 8, 128, 9216),
+        "flow": (3072, 3, 32, 8, 128, 9216),
+        "codec": (1024, 4096, 8, 128),
+    },
     "small": {
         "backbone": (512, 4, 8, 2, 64, 1536),
         "flow": (512, 3, 8, 2, 64, 1536),

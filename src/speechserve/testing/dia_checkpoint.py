@@ -7,8 +7,8 @@
 - ``dac/``: transformers' ``DacModel`` (``config.json`` + ``model.safetensors``, folded) or, with
   ``dac_layout="descript"``, a descript ``weights.pth`` (weight-norm g/v pairs, ``metadata.kwargs``).
 
-Presets: "tiny" (loads in well under a second), "small" (benchmarks on a CPU), "full" (Dia-1.6B and the
-44.1 kHz DAC's real sizes).
+Presets: "tiny" (loads in well under a second), "small" (benchmarks on a CPU), "wide" (the real widths and
+DAC with 4 encoder and 4 decoder layers, ~2 GB in fp32), "full" (Dia-1.6B and the 44.1 kHz DAC's real sizes).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ PRESETS = {
     "tiny": {"encoder": (32, 2, 2, 16, 64), "decoder": (32, 2, 4, 2, 8, 2, 16, 64), "dac": (2, 32)},
     "small": {"encoder": (256, 4, 4, 64, 1024), "decoder": (512, 4, 8, 2, 64, 8, 64, 2048), "dac": (16, 384)},
     "full": {"encoder": (1024, 12, 16, 128, 4096), "decoder": (2048, 18, 16, 4, 128, 16, 128, 8192), "dac": (64, 1536)},
+    "wide": {"encoder": (1024, 4, 16, 128, 4096), "decoder": (2048, 4, 16, 4, 128, 16, 128, 8192), "dac": (64, 1536)},
 }  # fmt: skip
 
 

@@ -4,8 +4,8 @@ Native: `params.json` (the release's keys, in its order), `consolidated.safetens
 embeddings: no `output.weight`), `tekken.json` (streaming audio section). HF: `config.json`,
 `preprocessor_config.json`, `generation_config.json`, `model.safetensors` (hub names, q/k rows and the
 encoder's q bias permuted for rotate-half RoPE), plus `tekken.json`. Both layouts of one seed hold the same
-weights. "tiny" has the golden case's widths (windows 96 / 48, so both slide within seconds); "full" the
-release's (~9 GB).
+weights. "tiny" has the golden case's widths (windows 96 / 48, so both slide within seconds); "wide" the
+release's widths and windows with 4 encoder and 4 decoder layers (~2 GB); "full" the release's sizes (~9 GB).
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ RELEASE_PARAMS = {
 # decoder (dim, layers, heads, kv heads, head_dim, hidden, window) / encoder (dim, layers, heads, head_dim, hidden, window)
 PRESETS = {
     "full": None,
+    "wide": {"decoder": (3072, 4, 32, 8, 128, 9216, 8192), "encoder": (1280, 4, 32, 64, 5120, 750)},  # ~2 GB
     "tiny": {"decoder": (16, 2, 4, 2, 16, 48, 48), "encoder": (64, 2, 4, 32, 160, 96)},
 }
 
