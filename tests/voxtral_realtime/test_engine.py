@@ -58,13 +58,13 @@ class _Client:
 def _count_batches(core: EngineCore) -> list[int]:
     sizes: list[int] = []
     runner = core.program.runner
-    step = runner.step
+    step = runner.decode_streams
 
     def counting(streams):  # type: ignore[no-untyped-def]
         sizes.append(len(streams))
         return step(streams)
 
-    runner.step = counting
+    runner.decode_streams = counting
     return sizes
 
 

@@ -157,7 +157,7 @@ class VoxtralRealtimeProgram:
                 active.append(seq)
         if not active:
             return
-        logits = self.runner.step([s.stream for s in active])  # type: ignore[misc]
+        logits = self.runner.decode_streams([s.stream for s in active])  # type: ignore[misc]
         greedy = logits.argmax(-1).tolist()
         ids = [g if s.sampler.temperature == 0.0 else s.sampler(row) for s, g, row in zip(active, greedy, logits, strict=True)]  # fmt: skip
         chosen = torch.tensor(ids, device=logits.device)[:, None]

@@ -39,7 +39,7 @@ class StreamRunner:
         return new_stream(self.model, prompt, self.ada_scales(prompt.n_delay), slot)
 
     @torch.inference_mode()
-    def step(self, streams: list[StreamState]) -> torch.Tensor:
+    def decode_streams(self, streams: list[StreamState]) -> torch.Tensor:
         """One output for each ready stream (in order) → float32 logits [B, vocab]. The caller records the
         chosen ids in ``stream.last_id``."""
         self.encode(streams)

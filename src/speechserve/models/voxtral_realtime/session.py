@@ -64,7 +64,7 @@ class StreamSession:
     def done(self) -> bool:
         return self.finish_reason is not None
 
-    def step(self) -> Step | None:
+    def next_step(self) -> Step | None:
         """The next id if the audio allows it now (None: wait for audio, or the stream is done)."""
         if self.done:
             return None
@@ -76,7 +76,7 @@ class StreamSession:
         if self.state.n_fed + self.state.tokens_needed > self.max_positions:
             self.finish_reason = "length"
             return None
-        logits = self.runner.step([self.state])[0]
+        logits = self.runner.decode_streams([self.state])[0]
         token = self.sampler(logits)
         self.state.last_id = token
         self.ids.append(token)
@@ -86,5 +86,5 @@ class StreamSession:
 
     def steps(self) -> Iterator[Step]:
         """Every id the audio received so far allows (lazily)."""
-        while (step := self.step()) is not None:
+        while (step := self.next_step()) is not None:
             yield step
