@@ -4,12 +4,13 @@ tensors between a checkpoint's names and a module's, RoPE row orders, and the sh
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from speechserve.checkpoints.layout import CheckpointLayout
-from speechserve.checkpoints.safetensors_io import list_tensors
+from speechserve.checkpoints.safetensors_io import describe_mismatch, iter_tensors, list_tensors
 from speechserve.errors import CheckpointError
 
 Infixes = tuple[tuple[str, str], ...]
@@ -64,3 +65,43 @@ def tensor_files(layout: CheckpointLayout) -> dict[str, Path]:
         if wrong:
             raise CheckpointError(f"{index} does not match the shards for tensor(s): {wrong[:20]}")
     return where
+
+
+def load_state(
+    layout: CheckpointLayout,
+    expected: dict[str, torch.Size],
+    to_module: Callable[[str], str | None],
+    to_checkpoint: Callable[[str], str],
+    skip: set[str],
+    rope_heads: Callable[[str], int | None],
+    dtype: torch.dtype,
+    device: torch.device,
+) -> dict[str, torch.Tensor]:
+    """The module state of a checkpoint, verified name by name: every tensor of ``layout`` (less ``skip``) must
+    fill one of ``expected``'s parameters with its shape, and every parameter must be filled (CheckpointError
+    lists what is missing or unexpected). HF q/k rows (``rope_heads`` not None) are put back in native order."""
+    files = tensor_files(layout)
+    targets: dict[str, str] = {}  # checkpoint name → module name
+    unexpected = set()
+    for name in files:
+        target = None if name in skip else to_module(name)
+        if target in expected:
+            targets[name] = target
+        elif name not in skip:
+            unexpected.add(name)
+    missing = {to_checkpoint(m) for m in set(expected) - set(targets.values())}
+    if missing or unexpected:
+        raise CheckpointError(describe_mismatch(missing, unexpected, str(layout.root)))
+    state: dict[str, torch.Tensor] = {}
+    for path in layout.weights:
+        for name, tensor in iter_tensors(path, [n for n in targets if files[n] == path]):
+            target = targets[name]
+            if tuple(tensor.shape) != tuple(expected[target]):
+                raise CheckpointError(
+                    f"{path}: tensor {name} has shape {tuple(tensor.shape)}, the config implies {tuple(expected[target])}"
+                )
+            heads = rope_heads(target) if layout.format == "hf" else None
+            if heads is not None:
+                tensor = hf_to_native_rope(tensor, heads)
+            state[target] = tensor.to(device=device, dtype=dtype)
+    return state

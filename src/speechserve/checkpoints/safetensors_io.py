@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 
 from speechserve.errors import CheckpointError
 
@@ -20,7 +20,8 @@ def list_tensors(path: str | Path) -> list[str]:
         OSError,
         ValueError,
         RuntimeError,
-    ) as exc:  # safetensors raises SafetensorError (a ValueError/OSError)
+        SafetensorError,
+    ) as exc:  # 0.8's SafetensorError is none of the others
         raise CheckpointError(f"cannot read {path}: {exc}") from exc
 
 

@@ -16,12 +16,11 @@ from speechserve.checkpoints.layout import CheckpointLayout
 from speechserve.checkpoints.name_map import (  # noqa: F401  (the rope helpers are re-exported)
     Table,
     hf_to_native_rope,
+    load_state,
     native_to_hf_rope,
     rename,
     tensor_files,
 )
-from speechserve.checkpoints.safetensors_io import describe_mismatch, iter_tensors
-from speechserve.errors import CheckpointError
 from speechserve.models.voxtral_asr import VoxtralASR
 from speechserve.models.voxtral_asr.config import VoxtralASRConfig
 
@@ -99,33 +98,17 @@ def load_voxtral_asr_weights(
     with torch.device("meta"):
         model = VoxtralASR(cfg)
     expected = {name: p.shape for name, p in model.state_dict().items()}
-    files = tensor_files(layout)
     skip = (HF_DERIVED | ({HF_TIED_HEAD} if cfg.decoder.tied_embeddings else set())) if fmt == "hf" else set()
-    targets: dict[str, str] = {}  # checkpoint name → module name
-    unexpected = set()
-    for name in files:
-        target = None if name in skip else module_name(name, fmt)
-        if target in expected:
-            targets[name] = target
-        elif name not in skip:
-            unexpected.add(name)
-    missing = {checkpoint_name(m, fmt) for m in set(expected) - set(targets.values())}
-    if missing or unexpected:
-        raise CheckpointError(describe_mismatch(missing, unexpected, str(layout.root)))
-
-    state: dict[str, torch.Tensor] = {}
-    for path in layout.weights:
-        names = [n for n in targets if files[n] == path]
-        for name, tensor in iter_tensors(path, names):
-            target = targets[name]
-            if tuple(tensor.shape) != tuple(expected[target]):
-                raise CheckpointError(
-                    f"{path}: tensor {name} has shape {tuple(tensor.shape)}, the config implies {tuple(expected[target])}"
-                )
-            heads = _rope_heads(target, cfg) if fmt == "hf" else None
-            if heads is not None:
-                tensor = hf_to_native_rope(tensor, heads)
-            state[target] = tensor.to(device=device, dtype=dtype)
+    state = load_state(
+        layout,
+        expected,
+        lambda name: module_name(name, fmt),
+        lambda module: checkpoint_name(module, fmt),
+        skip,
+        lambda module: _rope_heads(module, cfg),
+        dtype,
+        device,
+    )
     model.load_state_dict(state, strict=True, assign=True)
     model.whisper_encoder.reset_derived_buffers(device)
     return model.eval().requires_grad_(False)

@@ -10,12 +10,9 @@ identical tensors. HF's tied `language_model.lm_head.weight`, when written, is t
 from __future__ import annotations
 
 import torch
-from safetensors import SafetensorError
 
 from speechserve.checkpoints.layout import CheckpointLayout
-from speechserve.checkpoints.name_map import Table, hf_to_native_rope, rename, tensor_files
-from speechserve.checkpoints.safetensors_io import describe_mismatch, iter_tensors
-from speechserve.errors import CheckpointError
+from speechserve.checkpoints.name_map import Table, load_state, rename
 from speechserve.models.voxtral_realtime.config import VoxtralRealtimeConfig
 from speechserve.models.voxtral_realtime.model import VoxtralRealtime
 
@@ -95,37 +92,15 @@ def load_voxtral_realtime_weights(
     with torch.device("meta"):
         model = VoxtralRealtime(cfg)
     expected = {name: p.shape for name, p in model.state_dict().items()}
-    try:
-        files = tensor_files(layout)
-    except (
-        SafetensorError
-    ) as exc:  # safetensors 0.8: not an OSError/ValueError, so the reader lets it through
-        raise CheckpointError(f"cannot read the weights in {layout.root}: {exc}") from exc
-    skip = {HF_TIED_HEAD} if fmt == "hf" else set()
-    targets: dict[str, str] = {}  # checkpoint name → module name
-    unexpected = set()
-    for name in files:
-        target = None if name in skip else module_name(name, fmt)
-        if target in expected:
-            targets[name] = target
-        elif name not in skip:
-            unexpected.add(name)
-    missing = {checkpoint_name(m, fmt) for m in set(expected) - set(targets.values())}
-    if missing or unexpected:
-        raise CheckpointError(describe_mismatch(missing, unexpected, str(layout.root)))
-
-    state: dict[str, torch.Tensor] = {}
-    for path in layout.weights:
-        names = [n for n in targets if files[n] == path]
-        for name, tensor in iter_tensors(path, names):
-            target = targets[name]
-            if tuple(tensor.shape) != tuple(expected[target]):
-                raise CheckpointError(
-                    f"{path}: tensor {name} has shape {tuple(tensor.shape)}, the config implies {tuple(expected[target])}"
-                )
-            heads = rope_heads(target, cfg) if fmt == "hf" else None
-            if heads is not None:
-                tensor = hf_to_native_rope(tensor, heads)
-            state[target] = tensor.to(device=device, dtype=dtype)
+    state = load_state(
+        layout,
+        expected,
+        lambda name: module_name(name, fmt),
+        lambda module: checkpoint_name(module, fmt),
+        {HF_TIED_HEAD} if fmt == "hf" else set(),
+        lambda module: rope_heads(module, cfg),
+        dtype,
+        device,
+    )
     model.load_state_dict(state, strict=True, assign=True)
     return model.eval().requires_grad_(False)
