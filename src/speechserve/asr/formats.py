@@ -52,11 +52,18 @@ def segment_dict(s: Segment, temperature: float = 0.0) -> dict[str, Any]:
     }
 
 
+def _cue_text(text: str) -> str:
+    """A segment's text as one cue's payload. A blank line ends a cue in both SRT and WebVTT, so a model
+    that writes paragraph breaks would cut the cue and turn its second half into a broken cue; WebVTT also
+    forbids "-->" inside cue text. Lines are kept, blank ones dropped, arrows written as "->"."""
+    lines = [line.strip() for line in text.splitlines()]
+    return "\n".join(line for line in lines if line).replace("-->", "->")
+
+
 def _cues(t: Transcription, decimal: str) -> list[tuple[str, str]]:
+    cues = ((s, _cue_text(s.text)) for s in t.segments)
     return [
-        (f"{_timestamp(s.start, decimal)} --> {_timestamp(s.end, decimal)}", s.text.strip())
-        for s in t.segments
-        if s.text.strip()
+        (f"{_timestamp(s.start, decimal)} --> {_timestamp(s.end, decimal)}", text) for s, text in cues if text
     ]
 
 
