@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 from speechserve.models.dia.config import parse_config
 from speechserve.models.dia.loader import load_dia_weights, read_dac_checkpoint
 from speechserve.testing.golden import run_case
+from speechserve.testing.parity import assert_matches_golden
 
 GOLDEN = Path(__file__).parents[1] / "golden" / "dia"
 CASES = sorted(p.name for p in GOLDEN.iterdir() if p.is_dir())
@@ -46,14 +47,7 @@ def test_same_keys(case_result) -> None:
 @pytest.mark.parametrize("key", KEYS)
 def test_key_matches(case_result, key: str) -> None:
     ours, expected = case_result
-    got, want = ours[key], expected[key]
-    assert got.shape == want.shape and got.dtype == want.dtype, (key, got.shape, want.shape, got.dtype)
-    if not want.dtype.is_floating_point:
-        assert torch.equal(got, want), f"{key}: {(got != want).sum()} entries differ"
-        return
-    err = (got - want).abs().max().item()
-    peak = want.abs().max().item()
-    assert err <= REL_TOL * peak, f"{key}: max error {err:.3g} > {REL_TOL} x peak {peak:.3g}"
+    assert_matches_golden(key, ours[key], expected[key])
 
 
 def test_natural_and_forced_eos(case_result) -> None:

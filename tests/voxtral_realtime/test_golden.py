@@ -10,25 +10,17 @@ logits 3.8e-7, t_cond 0; every id sequence identical (input, greedy, offline_ful
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 import pytest
 import torch
-from safetensors import safe_open
 from safetensors.torch import load_file
 
 from speechserve.testing.golden import run_case
+from speechserve.testing.parity import assert_matches_golden, assert_rebuilt_file, golden_keys
 
 ROOT = Path(__file__).parents[1] / "golden" / "voxtral_realtime"
 CASES = sorted(p.name for p in ROOT.iterdir() if p.is_dir())
-REL_TOL = 1e-4
-
-
-def _expected_keys(case: str) -> list[str]:
-    with safe_open(str(ROOT / case / "expected.safetensors"), "pt") as f:
-        return sorted(f.keys())
 
 
 @pytest.fixture(scope="module", params=[(c, layout) for c in CASES for layout in ("mistral", "hf")], ids=str)
@@ -44,9 +36,7 @@ def test_cases_exist() -> None:
 
 def test_rebuilt_tokenizer_is_the_reference_file(voxtral_realtime_golden: Path) -> None:
     for case in CASES:
-        meta = json.loads((ROOT / case / "case.json").read_text())["files"]["checkpoint_mistral/tekken.json"]
-        data = (voxtral_realtime_golden / case / "checkpoint_mistral" / "tekken.json").read_bytes()
-        assert len(data) == meta["bytes"] and hashlib.sha256(data).hexdigest() == meta["sha256"]
+        assert_rebuilt_file(ROOT / case, voxtral_realtime_golden / case, "checkpoint_mistral/tekken.json")
 
 
 def test_same_keys(case_result) -> None:
@@ -54,17 +44,10 @@ def test_same_keys(case_result) -> None:
     assert set(ours) == set(expected)
 
 
-@pytest.mark.parametrize("key", _expected_keys("realtime4b"))
+@pytest.mark.parametrize("key", golden_keys(ROOT / "realtime4b"))
 def test_key_matches(case_result, key: str) -> None:
     ours, expected = case_result
-    got, want = ours[key], expected[key]
-    assert got.shape == want.shape and got.dtype == want.dtype
-    if not want.dtype.is_floating_point:
-        assert torch.equal(got, want), f"{key}: {(got != want).sum()} entries differ"
-        return
-    err = (got - want).abs().max().item()
-    peak = want.abs().max().item()
-    assert err <= REL_TOL * peak, f"{key}: max error {err:.3g} > {REL_TOL} x peak {peak:.3g}"
+    assert_matches_golden(key, ours[key], expected[key])
 
 
 def test_ids_are_the_reference_argmax_and_streaming_equals_offline(case_result) -> None:

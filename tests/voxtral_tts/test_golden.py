@@ -13,9 +13,9 @@ import torch
 from safetensors.torch import load_file
 
 from speechserve.testing.golden import run_case
+from speechserve.testing.parity import assert_matches_golden
 
 CASES = sorted(p.name for p in (Path(__file__).parents[1] / "golden" / "voxtral_tts").iterdir() if p.is_dir())
-REL_TOL = 1e-4
 
 
 @pytest.fixture(scope="module", params=CASES)
@@ -42,16 +42,7 @@ def test_same_keys(case_result) -> None:
 )  # fmt: skip
 def test_key_matches(case_result, key: str) -> None:
     ours, expected = case_result
-    got, want = ours[key], expected[key]
-    assert got.shape == want.shape and got.dtype == want.dtype
-    if not want.dtype.is_floating_point:
-        assert torch.equal(got, want), f"{key}: {(got != want).sum()} entries differ"
-        return
-    finite = torch.isfinite(want)
-    assert torch.equal(finite, torch.isfinite(got)), f"{key}: different -inf pattern"
-    err = (got[finite] - want[finite]).abs().max().item()
-    peak = want[finite].abs().max().item()
-    assert err <= REL_TOL * peak, f"{key}: max error {err:.3g} > {REL_TOL} x peak {peak:.3g}"
+    assert_matches_golden(key, ours[key], expected[key])
 
 
 def test_end_frame_handling(case_result) -> None:
