@@ -63,6 +63,7 @@ def load(
     revision: str | None = None,
     fast_matmul: bool = True,
     isq: str | None = None,
+    codec: str | Path | None = None,
 ) -> Any:
     """Load a speech model from a local directory, the Hugging Face cache, or a hub id (downloaded).
 
@@ -72,7 +73,9 @@ def load(
     it can do. ``fast_matmul`` (CPU only): pick the faster small-batch product per weight shape by
     measurement (:mod:`speechserve.models.fast_linear`). ``isq`` ("int8", "int4", "fp8") quantizes the
     weights at load (:mod:`speechserve.models.quantize`; what each mode does on each device is documented
-    there); the family keeps its sensitive parts (``Family.isq_keep``) in full precision.
+    there); the family keeps its sensitive parts (``Family.isq_keep``) in full precision. ``codec`` (a local
+    path or hub id) names the separate audio codec of families that load one (Dia's DAC, when the checkpoint
+    has no ``dac/`` folder); other families ignore it.
     """
     root = resolve_model_dir(model, revision=revision)
     layout = detect_layout(root)
@@ -88,11 +91,15 @@ def load(
         pick_dtype(dtype, dev),
         Path(tokenizer) if tokenizer is not None else None,
         model_id(model),
+        str(codec) if codec is not None else None,
     )
     pipeline = family.load(ctx)
     pipeline.family = family
     model = getattr(pipeline, "model", None)
-    if isq is not None:
+    saved = _saved_isq(root, model, dev, isq)  # a pre-quantized checkpoint: rebuilt, not quantized again
+    if saved is not None:
+        pipeline.isq = saved
+    elif isq is not None:
         from speechserve.models.quantize import quantize
 
         if not isinstance(model, torch.nn.Module):
@@ -104,3 +111,18 @@ def load(
 
         fast_linear.install(pipeline.model)
     return pipeline
+
+
+def _saved_isq(root: Path, model: Any, device: torch.device, isq: str | None) -> str | None:
+    """The mode of a pre-quantized checkpoint (:mod:`speechserve.checkpoints.quantized`), its Linears rebuilt;
+    None for a float checkpoint."""
+    from speechserve.checkpoints import quantized
+
+    marker = quantized.read_marker(root)
+    if marker is None:
+        return None
+    if isq is not None and isq != marker["mode"]:
+        raise UnsupportedFeature(
+            f"{root} is saved quantized ({marker['mode']}); it cannot be loaded with isq={isq}"
+        )
+    return quantized.restore(model, root, device)

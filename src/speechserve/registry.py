@@ -56,6 +56,9 @@ class LoadContext:
     """An explicit tokenizer file (None: the checkpoint's own)."""
     name: str
     """The id the model is known by (hub id or directory name)."""
+    codec: str | None = None
+    """A separate audio codec to use (local path or hub id), for families that load one (Dia's DAC); None:
+    the family's own default."""
 
     @property
     def root(self) -> Path:

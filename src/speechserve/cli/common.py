@@ -53,6 +53,14 @@ def _check_output_file(path: str) -> None:
         raise UsageError(f"-o {path}: permission denied; choose a file you can write")
 
 
+def check_codec(codec: str | None) -> None:
+    """``--codec`` names an existing file or directory, or is written like a hub id (``owner/name``)."""
+    if codec is None or os.path.exists(os.path.expanduser(codec)):
+        return
+    if codec.startswith(("/", ".", "~")) or codec.count("/") != 1:
+        raise UsageError(f"--codec {codec} does not exist; give a codec directory, a weights.pth or a hub id")
+
+
 def check_device(device: str | None) -> None:
     if device is None:
         return
@@ -111,6 +119,8 @@ def _load(args: argparse.Namespace, capability: str, task: str) -> Any:
     import speechserve
 
     isq = getattr(args, "isq", None)  # `voices` has no --isq
+    codec = getattr(args, "codec", None)  # only the commands that load a speech model have --codec
+    check_codec(codec)
     check_device(args.device)
     check_isq(isq, args.device)
     if getattr(args, "threads", None):
@@ -125,6 +135,7 @@ def _load(args: argparse.Namespace, capability: str, task: str) -> Any:
         tokenizer=args.tokenizer,
         revision=args.revision,
         isq=isq,
+        codec=codec,
     )
 
 
@@ -148,6 +159,15 @@ def add_isq_arg(p: argparse.ArgumentParser, help_suffix: str = "") -> None:
         "--isq",
         choices=ISQ_MODES,
         help="quantize the weights at load: int8 (CPU or GPU), int4 or fp8 (GPU only); default: none"
+        + help_suffix,
+    )
+
+
+def add_codec_arg(p: argparse.ArgumentParser, help_suffix: str = "") -> None:
+    p.add_argument(
+        "--codec",
+        help="audio codec of models that load one separately (Dia's DAC): a directory, a weights.pth or a hub "
+        "id (default: the checkpoint's dac/ folder, else $SPEECHSERVE_DIA_CODEC, else descript/dac_44khz)"
         + help_suffix,
     )
 

@@ -15,6 +15,7 @@ from speechserve.cli.common import (
     _check_output_file,
     _load,
     _positive_int,
+    add_codec_arg,
     add_isq_arg,
 )
 
@@ -92,10 +93,12 @@ def _add_speak_parsers(sub: Any) -> None:
     speak.add_argument(
         "--cfg-alpha", type=float, default=1.2, help="classifier-free guidance weight (default 1.2)"
     )
+    add_codec_arg(speak)
     add_isq_arg(speak)
     _add_threads_arg(speak)
     speak.set_defaults(func=cmd_speak)
 
     voices = sub.add_parser("voices", help="list a model's preset voices")
     _add_model_args(voices)
+    add_codec_arg(voices)
     voices.set_defaults(func=cmd_voices)

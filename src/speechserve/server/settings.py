@@ -66,6 +66,9 @@ class ServerSettings(BaseSettings):
     """A ``tekken.json`` to use instead of the checkpoint's own."""
     revision: str | None = None
     """Hub revision (branch, tag or commit) when ``model`` is a hub id."""
+    codec: str | None = None
+    """Audio codec of models that load one separately (Dia's DAC without a ``dac/`` folder): a directory, a
+    ``weights.pth`` or a hub id; None: ``$SPEECHSERVE_DIA_CODEC``, else ``descript/dac_44khz``."""
     device: str | None = None
     """``cpu``, ``cuda``, ``cuda:1`` …; None: CUDA when available."""
     dtype: str | None = None

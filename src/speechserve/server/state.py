@@ -146,7 +146,7 @@ def load_served_model(settings: ServerSettings, index: int = 0) -> ServedModel:
     ref = settings.model[index]
     _set_cpu_threads(settings)
     pipeline = speechserve.load(
-        ref, device=settings.device, dtype=settings.dtype, tokenizer=settings.tokenizer, revision=settings.revision, isq=settings.isq
+        ref, device=settings.device, dtype=settings.dtype, tokenizer=settings.tokenizer, revision=settings.revision, isq=settings.isq, codec=settings.codec
     )  # fmt: skip
     names, hidden = request_names(settings, index)
     family = family_of(pipeline)

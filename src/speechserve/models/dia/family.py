@@ -37,7 +37,7 @@ def load(ctx: LoadContext):  # type: ignore[no-untyped-def]
             f"{ctx.root} is the April-2025 Dia-1.6B (v0.1 config), which computes differently (RoPE in "
             "cross-attention, another sampler); use nari-labs/Dia-1.6B-0626"
         )
-    codec = locate_codec(ctx.root)
+    codec = locate_codec(ctx.root, ctx.codec)
     model = load_dia_weights(cfg, ctx.root, ctx.dtype, ctx.device)
     return DiaPipeline(model, load_dac(codec, ctx.device), name=ctx.name)
 

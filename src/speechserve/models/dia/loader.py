@@ -252,18 +252,20 @@ DEFAULT_CODEC = "descript/dac_44khz"
 """The DAC Dia was trained with, in transformers' layout on the Hugging Face hub."""
 
 
-def locate_codec(root: Path) -> Path:
-    """The DAC of a Dia checkpoint: its ``dac/`` folder if present, else ``$SPEECHSERVE_DIA_CODEC`` (a local
-    directory, a ``weights.pth`` file or a hub id; default ``descript/dac_44khz``) resolved like a model."""
+def locate_codec(root: Path, ref: str | None = None) -> Path:
+    """The DAC of a Dia checkpoint: its ``dac/`` folder if present, else ``ref`` (``speechserve.load``'s
+    ``codec``), else ``$SPEECHSERVE_DIA_CODEC``, else ``descript/dac_44khz``; a local directory, a
+    ``weights.pth`` file or a hub id, resolved like a model (cache, then download)."""
     if (root / "dac").is_dir():
         return root / "dac"
-    ref = os.environ.get(CODEC_ENV, DEFAULT_CODEC)
+    source = "codec" if ref is not None else CODEC_ENV
+    ref = ref if ref is not None else os.environ.get(CODEC_ENV, DEFAULT_CODEC)
     if Path(ref).expanduser().is_file():
         return Path(ref).expanduser()
     try:
         return resolve_model_dir(ref)
     except ModelNotFound as exc:
         raise ModelNotFound(
-            f"Dia needs its DAC codec: {root} has no dac/ folder and the codec {ref!r} ({CODEC_ENV}) was not "
+            f"Dia needs its DAC codec: {root} has no dac/ folder and the codec {ref!r} ({source}) was not "
             f"found: {exc}"
         ) from exc

@@ -205,6 +205,18 @@ class VoxtralRealtimePipeline:
         session = self.session(delay, Sampler(opts.temperature, opts.top_p, opts.seed), opts.max_tokens)
         return StreamingTranscriber(self, session, opts.language, sample_rate or self.sample_rate)
 
+    def bench_realtime_point(self, concurrency: int, seconds: float, max_lag_ms: float):  # type: ignore[no-untyped-def]
+        """`bench realtime`'s sweep point: sessions fed at real-time pace on one engine (see ``bench.py``)."""
+        from speechserve.models.voxtral_realtime.bench import realtime_point
+
+        return realtime_point(self, concurrency, seconds, max_lag_ms)
+
+    def bench_long_session(self, minutes: float, tolerance: float):  # type: ignore[no-untyped-def]
+        """`bench realtime`'s step time at minute 1 vs after ``minutes`` of audio (see ``bench.py``)."""
+        from speechserve.models.voxtral_realtime.bench import long_session
+
+        return long_session(self, minutes, tolerance)
+
 
 _END = object()
 
