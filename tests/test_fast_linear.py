@@ -63,3 +63,15 @@ def test_only_large_weights_are_patched(tmp_path, monkeypatch: pytest.MonkeyPatc
 def test_cpu_load_leaves_the_tiny_models_dispatch_bound_linears_alone(tiny_tts) -> None:
     linears = [m for m in tiny_tts.model.modules() if type(m) is nn.Linear]
     assert linears and not any(hasattr(m, "small_batch_dispatch") for m in linears)
+
+
+def test_the_two_forms_are_timed_alternately_and_the_fastest_call_counts() -> None:
+    calls: list[str] = []
+    a, b = (lambda: calls.append("a")), (lambda: calls.append("b"))
+    fast_a, fast_b = fast_linear._fastest_seconds(a, b, repeats=3)
+    assert calls == ["a", "b"] * 4 and 0 <= fast_a < 1 and 0 <= fast_b < 1  # a warm-up pair, then 3 pairs
+
+
+def test_measure_on_a_real_weight_gives_one_choice_per_row_count() -> None:
+    w = torch.randn(256, 128)
+    assert set(fast_linear.measure(w, (1, 4, 8), repeats=2)) == {1, 4, 8}

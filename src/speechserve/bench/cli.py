@@ -13,6 +13,7 @@ import sys
 import tempfile
 from typing import TYPE_CHECKING, Any
 
+from speechserve.bench.realtime import add_realtime_parser
 from speechserve.cli import ISQ_MODES, UsageError, add_isq_arg
 
 if TYPE_CHECKING:
@@ -203,7 +204,7 @@ def cmd_random_checkpoint(args: argparse.Namespace) -> int:
 
 
 def add_subcommands(sub: argparse._SubParsersAction) -> None:
-    """Register `bench offline`, `bench gpu`, `bench http` and `dev random-checkpoint`."""
+    """Register `bench offline`, `bench gpu`, `bench http`, `bench realtime` and `dev random-checkpoint`."""
     bench = sub.add_parser("bench", help="benchmarks (offline engine sweep, HTTP streaming load)")
     bsub = bench.add_subparsers(dest="bench_command", required=True)
     off = bsub.add_parser("offline", help="engine sweep over concurrency")
@@ -266,6 +267,10 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     http.add_argument("--api-key", default=None)
     http.add_argument("--max-tokens", type=int, default=250, help="frames per request (250 = 20 s of audio)")
     http.set_defaults(func=cmd_bench_http)
+    from speechserve.bench.speech_stream import add_subcommand as add_speech_stream
+
+    add_speech_stream(bsub)  # bench speech-stream
+    add_realtime_parser(bsub, PRESETS, _ints)
 
     dev = sub.add_parser("dev", help="developer tools")
     dsub = dev.add_subparsers(dest="dev_command", required=True)
@@ -288,6 +293,9 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     rc.set_defaults(func=cmd_random_checkpoint)
     fam = dsub.add_parser("families", help="list the model families this build knows")
     fam.set_defaults(func=cmd_families)
+    from speechserve.bench import isq_cli  # `dev quantize`, `bench hf-compare`
+
+    isq_cli.register(bsub, dsub)
 
 
 def cmd_families(args: argparse.Namespace) -> int:

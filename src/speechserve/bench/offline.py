@@ -120,12 +120,10 @@ class SpeechBench:
 
     @property
     def weight_bytes_per_step(self) -> int | None:
-        """Weight bytes one engine step reads, when the family says (None: it does not, or cannot count the
-        weights of a quantized model: they are packed buffers, not parameters)."""
+        """Weight bytes one engine step reads, when the family says (None: it does not). Under ISQ they are
+        the bytes as stored: int8 values plus per-channel scales (``models.quantize.weight_bytes``)."""
         count = getattr(self.pipe, "weight_bytes_per_step", None)
-        if count is None or getattr(self.pipe, "isq", None) is not None:
-            return None
-        return count()
+        return None if count is None else count()
 
     @property
     def uses_graphs(self) -> bool:

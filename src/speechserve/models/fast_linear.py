@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import statistics
 import time
 from pathlib import Path
 
@@ -44,14 +43,21 @@ def transposed_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor 
     return out.reshape(*x.shape[:-1], weight.shape[0])
 
 
-def _median_seconds(fn, repeats: int) -> float:  # type: ignore[no-untyped-def]
-    fn()  # warm-up
-    times = []
+def _fastest_seconds(a, b, repeats: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """The fastest of ``repeats`` calls of each of two functions, called alternately (a, b, a, b, …).
+
+    Alternating and taking the minimum keeps the choice steady on a machine shared with other work: load
+    that comes and goes slows both forms alike, and the fastest call is the one least disturbed (measured on
+    the shared 2-core EPYC: with a block of medians per form, the choices for one shape flipped from row count
+    to row count)."""
+    a(), b()  # warm-up
+    times: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for fn, out in ((a, times[0]), (b, times[1])):
+            start = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - start)
+    return min(times[0]), min(times[1])
 
 
 @torch.inference_mode()
@@ -60,8 +66,9 @@ def measure(weight: torch.Tensor, rows: tuple[int, ...], repeats: int = 5) -> di
     choice = {}
     for n in rows:
         x = torch.randn(n, weight.shape[1], dtype=weight.dtype)
-        plain = _median_seconds(lambda x=x: F.linear(x, weight), repeats)
-        transposed = _median_seconds(lambda x=x: transposed_linear(x, weight, None), repeats)
+        plain, transposed = _fastest_seconds(
+            lambda x=x: F.linear(x, weight), lambda x=x: transposed_linear(x, weight, None), repeats
+        )
         choice[n] = transposed < 0.9 * plain
     return choice
 
@@ -71,7 +78,7 @@ def _cache_path() -> Path:
         f"{platform.machine()}-{platform.processor() or 'cpu'}-{torch.__version__}-t{torch.get_num_threads()}"
     )
     root = Path(os.environ.get("SPEECHSERVE_CACHE", Path.home() / ".cache" / "speechserve"))
-    return root / f"matmul-{''.join(c if c.isalnum() or c in '.-' else '_' for c in key)}.json"
+    return root / f"matmul-v2-{''.join(c if c.isalnum() or c in '.-' else '_' for c in key)}.json"
 
 
 def _load_cache() -> dict[str, dict[str, bool]]:

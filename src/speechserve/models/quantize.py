@@ -26,7 +26,8 @@ from speechserve.errors import UnsupportedFeature
 MODES = ("int8", "int4", "fp8")
 
 
-def _targets(model: nn.Module, keep: tuple[str, ...]) -> list[str]:
+def targets(model: nn.Module, keep: tuple[str, ...] = ()) -> list[str]:
+    """Names of the Linear layers :func:`quantize` would replace (every ``nn.Linear`` not under ``keep``)."""
     return [
         name
         for name, m in model.named_modules()
@@ -38,7 +39,7 @@ def quantize(model: nn.Module, mode: str, keep: tuple[str, ...] = ()) -> list[st
     """Quantize the Linear layers of ``model`` in place (except those under ``keep``); returns their names."""
     if mode not in MODES:
         raise ValueError(f"unknown isq mode {mode!r}; use one of {', '.join(MODES)}")
-    names = _targets(model, keep)
+    names = targets(model, keep)
     if not names:
         return names
     device = next(model.parameters()).device
@@ -61,10 +62,38 @@ def _cpu_int8(model: nn.Module, names: set[str]) -> None:
         quantize_dynamic(model, qconfig_spec=spec, dtype=torch.qint8, inplace=True)
     for name, m in model.named_modules():
         if name in names:
-            _accept_vectors(m)
+            accept_vectors(m)
 
 
-def _accept_vectors(module: nn.Module) -> None:
+def int8_parts(module: nn.Module) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A CPU int8 Linear's weight as stored: (int8 values [out, in], float64 scales [out], int64 zero
+    points [out]), one scale and zero point per output row."""
+    weight, _ = module._weight_bias()  # type: ignore[operator]
+    if weight.qscheme() != torch.per_channel_affine:
+        raise ValueError(f"{type(module).__name__} is not a per-channel int8 Linear")
+    return weight.int_repr(), weight.q_per_channel_scales(), weight.q_per_channel_zero_points()
+
+
+def int8_linear(
+    values: torch.Tensor, scales: torch.Tensor, zero_points: torch.Tensor, bias: torch.Tensor | None
+) -> nn.Module:
+    """The CPU int8 Linear :func:`quantize` builds, from its stored parts (:func:`int8_parts`): no rounding
+    happens, so a model rebuilt from saved parts computes bit for bit what the quantized model did."""
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
+    qweight = torch._make_per_channel_quantized_tensor(
+        values.to(torch.int8), scales.double(), zero_points.long(), 0
+    )
+    out, in_ = values.shape
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        module = DynamicLinear(in_, out, bias_=bias is not None, dtype=torch.qint8)
+    module.set_weight_bias(qweight, None if bias is None else bias.detach().float())
+    accept_vectors(module)
+    return module
+
+
+def accept_vectors(module: nn.Module) -> None:
     """fbgemm's dynamic Linear wants ≥ 2-D input; nn.Linear also takes a single vector."""
     forward = module.forward
 
@@ -100,7 +129,7 @@ def weight_bytes(model: nn.Module) -> int:
     total = sum(p.numel() * p.element_size() for p in model.parameters())
     for m in model.modules():
         if hasattr(m, "_weight_bias") and callable(getattr(m, "weight", None)):
-            w, b = m._weight_bias()  # torch.ao dynamic Linear: int8 weight + fp32 per-channel scales
+            w, b = m._weight_bias()  # torch.ao dynamic Linear: int8 values + float64 per-channel scales
             scales = w.q_per_channel_scales().numel() if w.qscheme() == torch.per_channel_affine else 1
             total += w.numel() * w.element_size() + scales * 8 + (b.numel() * 4 if b is not None else 0)
     return total

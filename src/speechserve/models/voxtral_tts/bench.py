@@ -15,16 +15,13 @@ from speechserve.options import SynthesisOptions
 def weight_bytes_per_step(pipe: VoxtralTTSPipeline, n_steps: int) -> int:
     """Bytes read per engine step: backbone once, flow transformer once per Euler step (both CFG branches
     share the read), plus the semantic head (the codec is excluded: it runs per chunk, not per step)."""
+    from speechserve.models.quantize import weight_bytes as size  # ISQ's int8 weights and scales counted too
+
     model = pipe.model
-    size = lambda m: sum(p.numel() * p.element_size() for p in m.parameters())  # noqa: E731
-    backbone = size(model.backbone) - model.backbone.tok_embeddings.weight.numel() * model.backbone.tok_embeddings.weight.element_size()  # fmt: skip
+    backbone = size(model.backbone) - size(model.backbone.tok_embeddings)
     flow = model.acoustic_transformer
-    head = flow.semantic_codebook_output.weight
-    return (
-        backbone
-        + n_steps * (size(flow) - head.numel() * head.element_size())
-        + head.numel() * head.element_size()
-    )
+    head = size(flow.semantic_codebook_output)
+    return backbone + n_steps * (size(flow) - head) + head
 
 
 @torch.inference_mode()

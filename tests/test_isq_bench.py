@@ -1,0 +1,65 @@
+"""The ISQ benchmarks' own logic: weight traffic counted under int8, the interleaved two-system comparison,
+and teacher-forced semantic codes reproducing decoding."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import speechserve
+from speechserve.bench import hf_compare, isq_agreement
+from speechserve.cli import main
+from speechserve.models.quantize import quantize, weight_bytes
+
+
+def test_int8_linear_bytes_are_values_plus_scales() -> None:
+    model = nn.Sequential(nn.Linear(64, 48), nn.Linear(48, 16, bias=False))
+    quantize(model, "int8")
+    assert weight_bytes(model) == (48 * 64 + 48 * 8 + 48 * 4) + (16 * 48 + 16 * 8)  # int8 + f64 scales + bias
+
+
+def test_tts_weight_traffic_under_int8(tiny_checkpoint, tiny_tts) -> None:
+    """Each quantized Linear read per step costs out·in + 8·out bytes instead of 4·out·in; the backbone and
+    the semantic head are read once per step, the flow transformer once per Euler step."""
+    q = speechserve.load(tiny_checkpoint, device="cpu", isq="int8")
+    steps = tiny_tts.model.cfg.flow.n_decoding_steps
+    saved = 0
+    for name, m in tiny_tts.model.named_modules():
+        if type(m) is nn.Linear and name.startswith(("backbone.", "acoustic_transformer.")):
+            reads = steps if "acoustic_transformer" in name and "semantic_codebook_output" not in name else 1
+            saved += reads * (3 * m.weight.numel() - 8 * m.out_features)
+    assert saved > 0 and tiny_tts.weight_bytes_per_step() - q.weight_bytes_per_step() == saved
+
+
+def _fake(ids_offset: int, seconds: float) -> hf_compare.Decode:
+    def decode(prompt: torch.Tensor, tokens: int) -> tuple[torch.Tensor, list[float]]:
+        return prompt[:, :tokens] + ids_offset, [seconds] * (tokens - 1)
+
+    return decode
+
+
+def test_compare_medians_speedup_and_ids() -> None:
+    same = hf_compare.compare({"a": _fake(0, 0.01), "b": _fake(0, 0.03)}, [1, 4], 5, 8, 3, vocab=2000)
+    assert [p.batch for p in same] == [1, 4] and all(p.ids_equal for p in same)
+    assert same[1].speedup == pytest.approx(3.0) and same[1].tokens_per_s["a"] == pytest.approx(400.0)
+    other = hf_compare.compare({"a": _fake(0, 0.01), "b": _fake(1, 0.01)}, [2], 5, 8, 2, vocab=2000)
+    assert not other[0].ids_equal
+
+
+def test_teacher_forced_semantic_codes_reproduce_decoding(tiny_tts) -> None:
+    opts = speechserve.SynthesisOptions(seed=0, max_frames=12, ignore_end=True)
+    codes = torch.stack([f.codes for f in tiny_tts.frames(isq_agreement.TEXT, None, opts)])
+    picks, gaps = isq_agreement.teacher_forced_semantic(tiny_tts, codes)
+    assert torch.equal(picks, codes[:, 0]) and bool((gaps >= 0).all())
+
+
+def test_hf_compare_without_transformers_is_one_line(capsys) -> None:
+    try:
+        import transformers  # noqa: F401
+
+        pytest.skip("transformers is installed here")
+    except ImportError:
+        pass
+    assert main(["bench", "hf-compare", "--preset", "tiny"]) == 2
+    assert "needs transformers" in capsys.readouterr().err
