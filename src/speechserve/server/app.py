@@ -24,6 +24,7 @@ from speechserve.server.openapi import install_openapi
 from speechserve.server.realtime import api_router as realtime_router
 from speechserve.server.settings import ServerSettings
 from speechserve.server.speech import api_router as speech_router
+from speechserve.server.speech import stream_ws as speech_stream_router
 from speechserve.server.speech.serving import SpeechService
 from speechserve.server.startup import ModelLoader, Startup
 from speechserve.server.state import ModelRegistry, ServedModel, load_served_model
@@ -40,6 +41,7 @@ EXPOSED_HEADERS = [
     "X-Usage-Total-Tokens",
     "X-Ignored-Fields",
     "X-Speech-Segments",
+    "X-Speechserve-Replica",  # added outside the app by speechserve.scale (Ray Serve replicas)
 ]
 
 
@@ -85,6 +87,7 @@ def create_app(settings: ServerSettings, loader: ModelLoader = load_served_model
     for router in routers:
         app.include_router(router)
     app.include_router(realtime_router.router)  # WS /v1/realtime (not in the OpenAPI schema)
+    app.include_router(speech_stream_router.router)  # WS /v1/audio/speech/stream (idem)
     app.include_router(web_router.router)  # GET / and /static/*: the playground (open without a key)
     install_openapi(app)
     app.add_middleware(

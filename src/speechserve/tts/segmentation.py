@@ -11,12 +11,19 @@ Dialogue scripts (speaker tags ``[S1]``, ``[S2]`` … opening each turn, as Dia 
 its sentences (then clauses, then words) and every piece after the first is opened with the turn's tag again,
 so each segment says who speaks; a cut never falls inside a tag. Its size limit can be counted in the model's
 own units (e.g. UTF-8 bytes with a tag counting one, Dia's encoder positions).
+
+Text that is still being written (an LLM's tokens) is cut by :class:`LiveSegmenter`: fed fragments, it
+returns each sentence (or clause) as soon as the character after its end shows that it has ended, and never
+earlier — ``3.`` may become ``3.14``, ``1,`` may become ``1,000``, ``Dr.`` is not an end, a closing quote may
+follow — so a unit is never cut inside a number or after an abbreviation. Script text (speaker tags) is cut
+only between turns. Nothing is dropped: the units' words are the fed words, in order.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Literal
 
 # Break opportunities, strongest first. Each match's end is where the next segment may start.
 _SENTENCE = re.compile(r"[.!?…。！？]+[\"'”’»)\]]*\s+|[。！？]+")
@@ -182,3 +189,137 @@ def split_dialogue(
         else:
             segments.append(piece)
     return segments
+
+
+# ---- text that is still being written ---------------------------------------------------------------------------
+Granularity = Literal["none", "sentence", "clause"]
+"""Where :class:`LiveSegmenter` cuts: only when flushed, at sentence ends (and line breaks), or also at
+clause punctuation (``, ; : —``)."""
+GRANULARITIES: tuple[Granularity, ...] = ("none", "sentence", "clause")
+MIN_CLAUSE_CHARS = 10
+"""A clause break needs this much text before it, so that a lone "Well," or "e.g.," waits for its clause
+(a unit of one short word sounds clipped when synthesized alone)."""
+_CLOSERS = "\"'”’»)]」』"
+_TAG_PREFIX = re.compile(r"\[(S\d*)?$")
+"""The start of a speaker tag still arriving at the end of the text (``[``, ``[S``, ``[S1``)."""
+
+
+def _spoken(unit: str) -> list[str]:
+    """``[unit]`` stripped, or ``[]`` when there is nothing to speak in it (blank, or a bare speaker tag)."""
+    unit = unit.strip()
+    return [unit] if unit and not SPEAKER_TAG.fullmatch(unit) else []
+
+
+def _confirmed(text: str, m: re.Match[str]) -> bool:
+    """True when the character after the break ``m`` is known and ends the unit (whitespace, or any
+    non-closing character after a CJK stop): the next fragment can no longer extend the punctuation."""
+    if m.group()[-1].isspace():
+        return True
+    return m.end() < len(text) and text[m.end()] not in _CLOSERS
+
+
+class LiveSegmenter:
+    """Cuts text that arrives in fragments into units to synthesize, each as soon as it is complete.
+
+    ``feed(fragment)`` returns the units the fragment completed (often none); ``flush()`` returns the rest
+    (the writer is done); ``clear()`` drops the unspoken text. Units are stripped and non-empty, and their
+    words, in order, are the fed words. Prose is cut at the first confirmed break of the granularity; a
+    unit longer than ``max_chars`` is cut early at its strongest break (then clause, then word), as
+    :func:`split_text` does. Once a speaker tag (``[S1]``) is seen the text is a script: a unit is one whole
+    turn, ended by the next tag, and a turn longer than ``max_chars`` is cut with its tag repeated.
+    Lifetime: one stream of text (reusable after ``flush``); not thread-safe.
+    """
+
+    def __init__(
+        self, granularity: Granularity = "sentence", max_chars: int = 400, min_clause_chars: int = MIN_CLAUSE_CHARS
+    ) -> None:  # fmt: skip
+        if granularity not in GRANULARITIES:
+            raise ValueError(f"granularity must be one of {', '.join(GRANULARITIES)}, got {granularity!r}")
+        if max_chars < 1:
+            raise ValueError(f"max_chars must be ≥ 1, got {max_chars}")
+        self.granularity, self.max_chars, self.min_clause_chars = granularity, max_chars, min_clause_chars
+        levels = {"none": (), "sentence": (_SENTENCE, _LINE), "clause": (_SENTENCE, _LINE, _CLAUSE)}
+        self._levels: tuple[re.Pattern[str], ...] = levels[granularity]
+        self._text = ""
+        self._script = False  # a speaker tag was seen: cut between turns only
+
+    @property
+    def pending(self) -> str:
+        """Text fed but not yet returned in a unit."""
+        return self._text
+
+    def feed(self, fragment: str) -> list[str]:
+        """Add the next piece of text; the units it completed, in order."""
+        self._text += fragment
+        return self._units()
+
+    def flush(self) -> list[str]:
+        """The writer is done: every remaining unit (the last one however it ends). Resets the segmenter."""
+        units = self._units() + _spoken(self._text)
+        self.clear()
+        return units
+
+    def clear(self) -> str:
+        """Drop the text not yet returned (a barge-in); returns it. Resets the segmenter."""
+        dropped, self._text, self._script = self._text, "", False
+        return dropped
+
+    def _units(self) -> list[str]:
+        units: list[str] = []
+        while True:
+            self._text = self._text.lstrip()
+            self._script = self._script or SPEAKER_TAG.search(self._text) is not None
+            cut = self._turn_cut() if self._script else self._prose_cut(self._text)
+            if cut is None:
+                return units
+            end, tag = cut
+            units += _spoken(self._text[:end])
+            self._text = f"{tag} {self._text[end:].lstrip()}" if tag else self._text[end:]
+
+    def _prose_cut(self, text: str, lo: int = 0) -> tuple[int, str] | None:
+        """End of the unit starting at ``lo`` (and no tag to repeat), or None while it may still grow."""
+        end = self._first_break(text, lo)
+        if end is not None and end - lo <= self.max_chars:
+            return end, ""
+        if len(text.rstrip()) - lo > self.max_chars:
+            return _next_cut(text, lo, self.max_chars), ""
+        return None
+
+    def _first_break(self, text: str, lo: int) -> int | None:
+        """Where the earliest confirmed break of the granularity ends (the next unit's start)."""
+        best = None
+        for pattern in self._levels:
+            for m in pattern.finditer(text, lo):
+                content_end = m.start() + len(m.group().rstrip())
+                if best is not None and m.end() >= best:
+                    break
+                if not _confirmed(text, m):
+                    continue
+                if pattern is _SENTENCE and _is_abbreviation(text, content_end):
+                    continue
+                if pattern is _CLAUSE and content_end - lo < self.min_clause_chars:
+                    continue
+                best = m.end()
+                break
+        return best
+
+    def _turn_cut(self) -> tuple[int, str] | None:
+        """A script: the current turn ends where the next tag starts; a long turn is cut inside (never in a
+        tag, complete or still arriving), its tag repeated on the rest."""
+        text = self._text
+        opening = SPEAKER_TAG.match(text)
+        tag = opening.group() if opening else ""
+        body = len(tag) + (len(text[len(tag) :]) - len(text[len(tag) :].lstrip()))
+        following = SPEAKER_TAG.search(text, max(1, len(tag)))
+        if following is not None and not text[body : following.start()].strip():
+            return following.start(), ""  # a tag with no words before the next one: nothing to speak
+        end = following.start() if following and self.granularity != "none" else None
+        if end is not None and end <= self.max_chars:
+            return end, ""
+        arriving = _TAG_PREFIX.search(text)
+        limit = end if end is not None else (arriving.start() if arriving else len(text))
+        room = max(1, self.max_chars - len(tag) - 1)
+        if len(text[:limit].rstrip()) - body <= room:
+            return (end, "") if end is not None else None
+        cut = _next_cut(text[:limit], body, room)
+        return cut, "" if SPEAKER_TAG.match(text[cut:].lstrip()) else tag

@@ -1,0 +1,109 @@
+"""``WS /v1/audio/speech/stream``: text in as an LLM writes it, audio out sentence by sentence (vLLM-Omni's
+protocol, see ``stream_protocol.py``), handed to a :class:`StreamSession`.
+
+The API key was checked by the request gate before the handshake reached this code (``gate.py``), as for
+``/v1/realtime``. Sends are serialised under a lock and shielded from cancellation, so a barge-in that stops
+the speaker mid-send never cuts a frame in two or reorders events. When the client goes away, cleanly or
+not, the session is closed and every generation it had in the engine is cancelled (each slot is freed at the
+engine's next step).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from fastapi import APIRouter, WebSocket
+from pydantic import BaseModel
+from starlette.websockets import WebSocketState
+
+from speechserve.server.speech.stream_protocol import STREAM_PATH
+from speechserve.server.speech.stream_session import Drain, StreamSession
+
+log = logging.getLogger("speechserve.server")
+router = APIRouter()
+WS_TRY_AGAIN_LATER = 1013
+
+
+class Connection:
+    """Serialised, failure-tolerant sends of events (JSON text) and audio (binary). Lifetime: the connection."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self.websocket = websocket
+        self._lock = asyncio.Lock()
+        self.alive = True
+
+    async def send(self, item: BaseModel | bytes) -> None:
+        # shielded: a cancelled caller lets the frame finish, and later sends queue behind it on the lock
+        await asyncio.shield(self._send(item))
+
+    async def _send(self, item: BaseModel | bytes) -> None:
+        async with self._lock:
+            if not self.alive:
+                return
+            try:
+                if isinstance(item, bytes):
+                    await self.websocket.send_bytes(item)
+                else:
+                    await self.websocket.send_text(item.model_dump_json(exclude_none=True))
+            except Exception as exc:  # the client is gone: nothing more to tell it
+                log.debug("speech stream send failed: %s", exc)
+                self.alive = False
+
+    async def close(self, code: int) -> None:
+        if self.alive and self.websocket.application_state == WebSocketState.CONNECTED:
+            self.alive = False
+            try:
+                await self.websocket.close(code)
+            except Exception as exc:
+                log.debug("speech stream close failed: %s", exc)
+
+
+@router.websocket(STREAM_PATH)
+async def speech_stream(websocket: WebSocket) -> None:
+    """Streaming text-to-speech for voice agents (vLLM-Omni's events, plus ``input.cancel``)."""
+    service = getattr(websocket.app.state, "speech", None)
+    if websocket.app.state.registry is None or service is None:  # shutting down
+        await websocket.close(WS_TRY_AGAIN_LATER)
+        return
+    await websocket.accept()
+    connection = Connection(websocket)
+    session = StreamSession(service, connection.send)
+    session.start()
+    code = 1000
+    try:
+        await _receive(websocket, session, connection)
+    except Exception:
+        log.exception("speech stream session failed")
+        code = 1011
+    finally:
+        await session.close()
+        await connection.close(code)
+
+
+async def _receive(websocket: WebSocket, session: StreamSession, connection: Connection) -> None:
+    """Client messages into the session until the client disconnects or closes the session."""
+    while connection.alive:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            connection.alive = False
+            return
+        text = message.get("text")
+        if text is None:
+            await session.binary()
+            continue
+        drain = await session.handle(text)
+        if drain is not None:
+            await _until_drained(websocket, drain, connection)
+            return
+
+
+async def _until_drained(websocket: WebSocket, drain: Drain, connection: Connection) -> None:
+    """``session.close``: wait until everything flushed before it was sent, unless the client leaves first."""
+    left = asyncio.ensure_future(websocket.receive())
+    try:
+        await asyncio.wait([drain.done, left], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        left.cancel()
+    if left.done() and not left.cancelled() and left.result()["type"] == "websocket.disconnect":
+        connection.alive = False
