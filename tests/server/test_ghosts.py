@@ -70,7 +70,11 @@ def send_raw(request: httpx.Request) -> socket.socket:
     url = urlsplit(str(request.url))
     sock = socket.create_connection((url.hostname, url.port))
     body = request.read()
-    headers = {k: v for k, v in request.headers.items() if k.lower() != "transfer-encoding"}
+    # httpx already set content-length: a second, differently-cased copy is a duplicate header, which h11
+    # tolerates when equal but httptools (uvicorn's parser when installed, e.g. by ray[serve]) refuses with 400.
+    headers = {
+        k: v for k, v in request.headers.items() if k.lower() not in ("transfer-encoding", "content-length")
+    }
     headers |= {"Content-Length": str(len(body)), "Connection": "close"}
     head = f"{request.method} {url.path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     sock.sendall(head.encode() + b"\r\n" + body)
