@@ -46,8 +46,8 @@ class SpeechService:
         gen = await asyncio.to_thread(
             SpeechGeneration.submit, model.engine, plan, f"gen-{uuid.uuid4().hex}", loop
         )
-        self._opened(gen, model)
-        finish = partial(self._closed, gen, model)
+        self.track_open(gen, model)
+        finish = partial(self.track_closed, gen, model)
         try:  # until a streaming response owns ``finish``, every way out of here runs it
             headers = self._headers(gen, plan, ignored)
             return await self._respond(gen, delivery, headers, request, finish)
@@ -125,11 +125,12 @@ class SpeechService:
             headers["X-Ignored-Fields"] = ignored_fields_header(ignored)
         return headers
 
-    def _opened(self, gen: SpeechGeneration, model: ServedModel) -> None:
+    def track_open(self, gen: SpeechGeneration, model: ServedModel) -> None:
+        """Count a generation in flight (the HTTP route and the speech websocket both call this)."""
         model.in_flight[gen.id] = gen
         self.metrics.in_flight.inc()
 
-    def _closed(self, gen: SpeechGeneration, model: ServedModel) -> None:
+    def track_closed(self, gen: SpeechGeneration, model: ServedModel) -> None:
         """Account for a generation once, however its response ended."""
         if model.in_flight.pop(gen.id, None) is None:
             return

@@ -239,7 +239,7 @@ class StreamSession:
         gen = await asyncio.to_thread(
             SpeechGeneration.submit, voice.model.engine, plan, f"gen-{uuid.uuid4().hex}", loop
         )
-        self.service._opened(gen, voice.model)
+        self.service.track_open(gen, voice.model)
         return gen
 
     def _discard(self, sentence: Sentence) -> None:
@@ -249,7 +249,7 @@ class StreamSession:
 
         def stop(task: asyncio.Task[SpeechGeneration]) -> None:
             if not task.cancelled() and task.exception() is None:
-                self.service._closed(task.result(), sentence.voice.model)  # closes it: the slot is freed
+                self.service.track_closed(task.result(), sentence.voice.model)  # closes it: the slot is freed
 
         sentence.submission.add_done_callback(stop)
 
@@ -308,7 +308,7 @@ class StreamSession:
         """The sentence's usage, added to its utterance's; its generation closed and counted."""
         if gen is None:
             return p.Usage()
-        self.service._closed(gen, s.voice.model)
+        self.service.track_closed(gen, s.voice.model)
         u = gen.usage
         usage = p.Usage(
             input_tokens=u.input_tokens, output_tokens=u.output_tokens, total_tokens=u.total_tokens
