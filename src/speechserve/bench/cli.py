@@ -147,13 +147,14 @@ def cmd_bench_http(args: argparse.Namespace) -> int:
     return 0
 
 
-def _writer_family(name: str | None) -> Family:
-    """The family called ``name`` (None: the first speech family) that can write random checkpoints."""
+def _writer_family(name: str | None, capability: str = "speech") -> Family:
+    """The family called ``name`` (None: the first family with ``capability``) that can write random
+    checkpoints."""
     from speechserve import registry
 
     writers = [f for f in registry.families() if f.write_random is not None]
     if name is None:
-        return next(f for f in writers if "speech" in f.capabilities)
+        return next(f for f in writers if capability in f.capabilities)
     for family in writers:
         if family.name == name:
             return family

@@ -13,7 +13,7 @@ Two measurements on a realtime model (Voxtral Realtime):
 
 Random weights would end a session at their first end-of-stream id, so the sweep ignores stop ids: every
 session decodes all its audio. The measuring itself is the family's (``pipe.bench_realtime_point`` and
-``pipe.bench_long_session``, in ``models/voxtral_realtime/bench.py``); this module is the command. Importing it
+``pipe.bench_long_session``, in the family's ``bench.py``); this module is the command. Importing it
 imports nothing heavy (the CLI registers it).
 """
 
@@ -42,7 +42,7 @@ def _pipeline(args: argparse.Namespace) -> tuple[Any, str]:
     check_device(args.device)
     model = args.model
     if model is None:
-        family = _writer_family(args.family or "voxtral_realtime")
+        family = _writer_family(args.family, capability="realtime")
         model = _write(family, tempfile.mkdtemp(prefix="speechserve-bench-"), args.preset, seed=0)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -95,7 +95,7 @@ def add_realtime_parser(bsub: Any, presets: tuple[str, ...], ints: Any) -> None:
     rt = bsub.add_parser("realtime", help="live transcription sessions fed at real-time pace on the engine")
     rt.add_argument("--model", help="realtime checkpoint (default: a random one of --preset)")
     rt.add_argument("--preset", default="tiny", choices=presets)
-    rt.add_argument("--family", help="family of the random checkpoint (default: voxtral_realtime)")
+    rt.add_argument("--family", help="family of the random checkpoint (default: the first realtime family)")
     rt.add_argument("--concurrency", type=ints, default=[1, 2, 4, 8, 16], help="sessions per point")
     rt.add_argument("--seconds", type=float, default=10.0, help="audio per session in the sweep (fed live)")
     rt.add_argument("--max-lag-ms", type=float, default=200.0, help="lag p95 that still counts as real-time")
