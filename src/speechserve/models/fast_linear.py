@@ -3,12 +3,14 @@
 The lesson (measured on the project's 2-core AMD EPYC with the MKL torch build, one 9216×3072 fp32 weight):
 ``F.linear`` on 2–8 rows costs about as much as that many single-row products (1 row 8.5 ms, 6 rows 51 ms),
 while the same 6 rows as ``(W @ x.T).T`` take 13 ms — MKL picks a poor kernel for a short, wide left
-operand. Every batched decode step and the flow head's CFG batch (2 × 3 rows per sequence) fall into that
-cliff. Which product is faster depends on the machine, the BLAS, the dtype, the thread count and the shape,
-so nothing is assumed: :func:`install` times both forms for each distinct weight shape at the row counts the
-model will see (1 … ``max_rows``) and patches each ``nn.Linear`` to take the faster one per row count.
-Results are cached per machine and settings (``~/.cache/speechserve/matmul-*.json``), so only the first load
-pays for the measurement. Outputs equal ``F.linear`` up to summation order (tested within 1e-5).
+operand — and our small-row kernel (:mod:`speechserve.models.small_m`, which reads the weight once) 9.6 ms,
+against 7.1 ms for one row. Every batched decode step and the flow head's CFG batch (2 × 3 rows per sequence)
+fall into that cliff. Which product is fastest depends on the machine, the BLAS, the dtype, the thread count
+and the shape, so nothing is assumed: :func:`install` times the forms (``FORMS``: ``F.linear``, transposed,
+and the kernel where it can be built and takes the dtype) alternately for each distinct weight shape at the
+row counts the model will see (1 … ``max_rows``) and patches each ``nn.Linear`` to take the fastest per row
+count. Results are cached per machine and settings (``~/.cache/speechserve/matmul-*.json``), so only the
+first load pays for the measurement. Outputs equal ``F.linear`` up to summation order (tested within 1e-5).
 
 Applied from outside the model files (gpt-fast's ``apply_tp`` style); nothing is patched on CUDA.
 """
@@ -24,6 +26,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from speechserve.models import small_m
 
 MIN_WEIGHT_ELEMENTS = 1 << 20
 """Smaller weights are left to ``F.linear``: the cliff is a bandwidth effect of large weights, while for small
@@ -43,33 +47,54 @@ def transposed_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor 
     return out.reshape(*x.shape[:-1], weight.shape[0])
 
 
-def _fastest_seconds(a, b, repeats: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
-    """The fastest of ``repeats`` calls of each of two functions, called alternately (a, b, a, b, …).
+FORMS = ("linear", "transposed", "small_m")
+"""The products a row count can be dispatched to; ``linear`` (``F.linear``) is the default."""
+
+SWITCH_MARGIN = 0.9
+"""Another form replaces ``F.linear`` only when it is more than 10 % faster: no flip-flopping on noise."""
+
+
+def _fastest_seconds(*fns) -> list[float]:  # type: ignore[no-untyped-def]
+    """The fastest of ``repeats`` calls of each function, called in turn (a, b, …, a, b, …); the last
+    positional argument is ``repeats``.
 
     Alternating and taking the minimum keeps the choice steady on a machine shared with other work: load
-    that comes and goes slows both forms alike, and the fastest call is the one least disturbed (measured on
+    that comes and goes slows every form alike, and the fastest call is the one least disturbed (measured on
     the shared 2-core EPYC: with a block of medians per form, the choices for one shape flipped from row count
     to row count)."""
-    a(), b()  # warm-up
-    times: tuple[list[float], list[float]] = ([], [])
+    *calls, repeats = fns
+    for fn in calls:  # warm-up
+        fn()
+    times: list[list[float]] = [[] for _ in calls]
     for _ in range(repeats):
-        for fn, out in ((a, times[0]), (b, times[1])):
+        for fn, out in zip(calls, times, strict=True):
             start = time.perf_counter()
             fn()
             out.append(time.perf_counter() - start)
-    return min(times[0]), min(times[1])
+    return [min(t) for t in times]
+
+
+def _forms_for(weight: torch.Tensor) -> dict[str, object]:
+    forms: dict[str, object] = {
+        "linear": lambda x: F.linear(x, weight),
+        "transposed": lambda x: transposed_linear(x, weight, None),
+    }
+    if small_m.supports(weight) and small_m.kernel() is not None:
+        forms["small_m"] = lambda x: small_m.linear(x, weight, None)
+    return forms
 
 
 @torch.inference_mode()
-def measure(weight: torch.Tensor, rows: tuple[int, ...], repeats: int = 5) -> dict[int, bool]:
-    """For each row count: True when ``(W @ x.T).T`` beat ``F.linear`` by more than 10 %."""
+def measure(weight: torch.Tensor, rows: tuple[int, ...], repeats: int = 5) -> dict[int, str]:
+    """For each row count, the fastest form (one of ``FORMS``) for this weight."""
+    forms = _forms_for(weight)
     choice = {}
     for n in rows:
         x = torch.randn(n, weight.shape[1], dtype=weight.dtype)
-        plain, transposed = _fastest_seconds(
-            lambda x=x: F.linear(x, weight), lambda x=x: transposed_linear(x, weight, None), repeats
-        )
-        choice[n] = transposed < 0.9 * plain
+        calls = [lambda f=f, x=x: f(x) for f in forms.values()]
+        times = dict(zip(forms, _fastest_seconds(*calls, repeats), strict=True))
+        best = min(times, key=times.__getitem__)
+        choice[n] = best if times[best] < SWITCH_MARGIN * times["linear"] else "linear"
     return choice
 
 
@@ -78,17 +103,17 @@ def _cache_path() -> Path:
         f"{platform.machine()}-{platform.processor() or 'cpu'}-{torch.__version__}-t{torch.get_num_threads()}"
     )
     root = Path(os.environ.get("SPEECHSERVE_CACHE", Path.home() / ".cache" / "speechserve"))
-    return root / f"matmul-v2-{''.join(c if c.isalnum() or c in '.-' else '_' for c in key)}.json"
+    return root / f"matmul-v3-{''.join(c if c.isalnum() or c in '.-' else '_' for c in key)}.json"
 
 
-def _load_cache() -> dict[str, dict[str, bool]]:
+def _load_cache() -> dict[str, dict[str, str]]:
     try:
         return json.loads(_cache_path().read_text())
     except (OSError, ValueError):
         return {}
 
 
-def _save_cache(cache: dict[str, dict[str, bool]]) -> None:
+def _save_cache(cache: dict[str, dict[str, str]]) -> None:
     try:
         path = _cache_path()
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -100,22 +125,28 @@ def _save_cache(cache: dict[str, dict[str, bool]]) -> None:
 class _Dispatch:
     """The per-row-count choice of one weight shape."""
 
-    def __init__(self, choice: dict[int, bool]) -> None:
+    def __init__(self, choice: dict[int, str]) -> None:
         self.max_rows = max(choice)
-        self.table = [False] * (self.max_rows + 1)
-        last = False
+        self.table = ["linear"] * (self.max_rows + 1)
+        last = "linear"
         for n in range(1, self.max_rows + 1):
             last = choice.get(n, last)
             self.table[n] = last
 
+    def form(self, rows: int) -> str:
+        return self.table[rows] if 0 < rows <= self.max_rows else "linear"
+
     def transposed(self, rows: int) -> bool:
-        return rows <= self.max_rows and self.table[rows]
+        return self.form(rows) == "transposed"
 
 
 def _patch(linear: nn.Linear, dispatch: _Dispatch) -> None:
     def forward(x: torch.Tensor) -> torch.Tensor:
         rows = x.numel() // x.shape[-1] if x.shape[-1] else 0
-        if dispatch.transposed(rows):
+        form = dispatch.form(rows)
+        if form == "small_m" and x.dtype == torch.float32 and small_m.supports(linear.weight):
+            return small_m.linear(x, linear.weight, linear.bias)
+        if form == "transposed":
             return transposed_linear(x, linear.weight, linear.bias)
         return F.linear(x, linear.weight, linear.bias)
 
@@ -125,10 +156,10 @@ def _patch(linear: nn.Linear, dispatch: _Dispatch) -> None:
 
 def install(
     model: nn.Module, max_rows: int = 64, *, repeats: int = 5, min_elements: int = MIN_WEIGHT_ELEMENTS
-) -> dict[str, dict[int, bool]]:
+) -> dict[str, dict[int, str]]:
     """Measure (or read from the cache) and patch every large float ``nn.Linear`` of ``model`` on the CPU.
 
-    Returns ``{"out×in dtype": {rows: uses_transposed}}`` for the shapes found (empty on CUDA)."""
+    Returns ``{"out×in dtype": {rows: form}}`` for the shapes found (empty on CUDA)."""
     linears = [m for m in model.modules() if type(m) is nn.Linear and m.weight.device.type == "cpu"]
     linears = [m for m in linears if m.weight.dtype in (torch.float32, torch.bfloat16, torch.float16)]
     linears = [m for m in linears if m.weight.numel() >= min_elements]
@@ -136,13 +167,17 @@ def install(
     cache, changed, report = _load_cache(), False, {}
     for linear in linears:
         key = f"{linear.weight.shape[0]}x{linear.weight.shape[1]} {str(linear.weight.dtype).removeprefix('torch.')}"
-        known = {int(k): v for k, v in cache.get(key, {}).items()}
+        known = {int(k): v for k, v in cache.get(key, {}).items() if v in FORMS}
         missing = tuple(r for r in rows if r not in known)
         if missing:
             known |= measure(linear.weight.detach(), missing, repeats)
             cache[key] = {str(k): v for k, v in known.items()}
             changed = True
         choice = {r: known[r] for r in rows}
+        if (
+            small_m.kernel() is None
+        ):  # cached on a run that could build the kernel (or before it was disabled)
+            choice = {r: "linear" if v == "small_m" else v for r, v in choice.items()}
         report[key] = choice
         _patch(linear, _Dispatch(choice))
     if changed:
