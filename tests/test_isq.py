@@ -14,7 +14,15 @@ from torch import nn
 
 import speechserve
 from speechserve.errors import UnsupportedFeature
-from speechserve.models.quantize import quantize, weight_bytes
+from speechserve.models import small_m
+from speechserve.models.quantize import (
+    KERNEL_MAX_ROWS,
+    Int8Linear,
+    is_int8,
+    quantize,
+    weight_bytes,
+    weight_parts,
+)
 
 
 def _cos(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -24,9 +32,9 @@ def _cos(a: torch.Tensor, b: torch.Tensor) -> float:
 def test_tts_int8_quantizes_the_transformers_and_keeps_the_codec(tiny_checkpoint, tiny_tts) -> None:
     q = speechserve.load(tiny_checkpoint, device="cpu", isq="int8")
     assert type(tiny_tts.model.backbone.layers[0].attention.wq) is nn.Linear
-    assert type(q.model.backbone.layers[0].attention.wq).__module__.startswith("torch.ao.nn.quantized")
+    assert type(q.model.backbone.layers[0].attention.wq) is Int8Linear  # the kernel path (it builds here)
     codec = [m for n, m in q.model.named_modules() if n.startswith("audio_tokenizer")]
-    assert not any(type(m).__module__.startswith("torch.ao.nn.quantized") for m in codec)  # kept in fp32
+    assert not any(is_int8(m) for m in codec)  # kept in fp32
     assert any(type(m) is nn.Linear for n, m in q.model.named_modules() if n.startswith("audio_tokenizer"))
     _, embeds = tiny_tts.prompt("Hello there, quantized world.", "casual_male")
     runner_h = tiny_tts.model.backbone(embeds[None], tiny_tts.model.backbone.new_cache(1, 256), 0)
@@ -55,5 +63,61 @@ def test_modes_refused_where_they_cannot_run() -> None:
         quantize(nn.Sequential(nn.Linear(8, 8)), "int4")
     with pytest.raises(UnsupportedFeature, match="CUDA"):
         quantize(nn.Sequential(nn.Linear(8, 8)), "fp8")
-    with pytest.raises(ValueError, match="int8, int4, fp8"):
+    with pytest.raises(ValueError, match="int8, int8-dynamic, int4, fp8"):
         quantize(nn.Sequential(nn.Linear(8, 8)), "int3")
+
+
+@pytest.mark.parametrize("rows", [1, 3, 6, 16, 17, 40])
+def test_int8_linear_computes_its_dequantized_weight(rows: int) -> None:
+    """Kernel rows (≤ KERNEL_MAX_ROWS) and prompt rows (dequantize + F.linear) give the product with the
+    dequantized weight: within 1e-5 on the float path, within 1e-3 on the kernel's, which rounds x to int16
+    per row (measured: ~1.5e-4 of the largest output); a vector input works as nn.Linear's does."""
+    gen = torch.Generator().manual_seed(rows)
+    linear = nn.Linear(72, 40)
+    with torch.no_grad():
+        linear.weight.copy_(torch.randn(40, 72, generator=gen))
+    values, scales, _ = weight_parts(linear.weight)
+    q = Int8Linear(values, scales, linear.bias)
+    x = torch.randn(2, rows, 72, generator=gen)
+    want = torch.nn.functional.linear(x, values.float() * scales.float()[:, None], linear.bias)
+    tol = 1e-3 if 2 * rows <= KERNEL_MAX_ROWS else 1e-5
+    assert (q(x) - want).abs().max() <= tol * want.abs().max()
+    assert (q(x[0, 0]) - want[0, 0]).abs().max() <= 1e-3 * want.abs().max()
+
+
+def test_weight_only_int8_is_closer_to_fp32_than_fbgemms_dynamic_int8() -> None:
+    """Why ``int8`` is weight-only and fbgemm's fast path is ``int8-dynamic``: the same int8 weights, but
+    activations rounded to int16 per row rather than 7 bits per tensor."""
+    gen = torch.Generator().manual_seed(0)
+    model = nn.Sequential(nn.Linear(1024, 512, bias=False))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.randn(512, 1024, generator=gen) / 32)
+    x = torch.randn(6, 1024, generator=gen)
+    with torch.no_grad():
+        want = model(x)
+    ours, dynamic = (copy_of(model) for _ in range(2))
+    quantize(ours, "int8")
+    quantize(dynamic, "int8-dynamic")
+    assert type(ours[0]) is Int8Linear and is_int8(dynamic[0]) and type(dynamic[0]) is not Int8Linear
+    with torch.no_grad():
+        err = {
+            n: float((m(x) - want).norm() / want.norm()) for n, m in (("ours", ours), ("dynamic", dynamic))
+        }
+    assert err["ours"] < 0.6 * err["dynamic"] and err["ours"] < 0.01, err
+    # the same integers either way
+    assert torch.equal(ours[0].values, dynamic[0].weight().int_repr())
+
+
+def copy_of(model: nn.Module) -> nn.Module:
+    import copy
+
+    return copy.deepcopy(model)
+
+
+def test_int8_falls_back_to_int8_dynamic_without_the_kernel(monkeypatch: pytest.MonkeyPatch, caplog) -> None:
+    monkeypatch.setattr(small_m, "kernel", lambda: None)
+    model = nn.Sequential(nn.Linear(64, 32))
+    with caplog.at_level("WARNING"):
+        quantize(model, "int8")
+    assert is_int8(model[0]) and type(model[0]) is not Int8Linear
+    assert "using int8-dynamic" in caplog.text

@@ -10,25 +10,35 @@ from torch import nn
 import speechserve
 from speechserve.bench import hf_compare, isq_agreement
 from speechserve.cli import main
+from speechserve.models import small_m
 from speechserve.models.quantize import quantize, weight_bytes
 
 
-def test_int8_linear_bytes_are_values_plus_scales() -> None:
+@pytest.mark.parametrize("kernel", [True, False])
+def test_int8_linear_bytes_are_values_plus_scales(kernel: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Weight-only (kernel) layers keep fp32 scales; fbgemm's (no kernel) float64 ones."""
+    if not kernel:
+        monkeypatch.setattr(small_m, "kernel", lambda: None)
     model = nn.Sequential(nn.Linear(64, 48), nn.Linear(48, 16, bias=False))
     quantize(model, "int8")
-    assert weight_bytes(model) == (48 * 64 + 48 * 8 + 48 * 4) + (16 * 48 + 16 * 8)  # int8 + f64 scales + bias
+    scale = 4 if kernel else 8
+    assert weight_bytes(model) == (48 * 64 + 48 * scale + 48 * 4) + (
+        16 * 48 + 16 * scale
+    )  # int8 + scales + bias
 
 
 def test_tts_weight_traffic_under_int8(tiny_checkpoint, tiny_tts) -> None:
-    """Each quantized Linear read per step costs out·in + 8·out bytes instead of 4·out·in; the backbone and
-    the semantic head are read once per step, the flow transformer once per Euler step."""
+    """Each quantized Linear read per step costs out·in + 4·out bytes instead of 4·out·in; the backbone is read once
+    per step, the flow transformer once per Euler step; the semantic head stays fp32."""
     q = speechserve.load(tiny_checkpoint, device="cpu", isq="int8")
     steps = tiny_tts.model.cfg.flow.n_decoding_steps
     saved = 0
     for name, m in tiny_tts.model.named_modules():
         if type(m) is nn.Linear and name.startswith(("backbone.", "acoustic_transformer.")):
-            reads = steps if "acoustic_transformer" in name and "semantic_codebook_output" not in name else 1
-            saved += reads * (3 * m.weight.numel() - 8 * m.out_features)
+            if name == "acoustic_transformer.semantic_codebook_output":
+                continue  # kept in fp32 (Family.isq_keep)
+            reads = steps if "acoustic_transformer" in name else 1
+            saved += reads * (3 * m.weight.numel() - 4 * m.out_features)
     assert saved > 0 and tiny_tts.weight_bytes_per_step() - q.weight_bytes_per_step() == saved
 
 

@@ -14,12 +14,11 @@ import speechserve
 from speechserve.checkpoints import quantized
 from speechserve.cli import main
 from speechserve.errors import CheckpointError, InvalidRequest, UnsupportedFeature
+from speechserve.models.quantize import Int8Linear, is_int8
 
 
 def _int8_layers(pipe) -> list[str]:  # type: ignore[no-untyped-def]
-    return [
-        n for n, m in pipe.model.named_modules() if type(m).__module__.startswith("torch.ao.nn.quantized")
-    ]
+    return [n for n, m in pipe.model.named_modules() if is_int8(m)]
 
 
 def _dtypes(root: Path) -> dict[str, torch.dtype]:
@@ -62,15 +61,19 @@ def test_tts_file_holds_int8_where_quantized(tiny_checkpoint: Path, tts_saved: P
     assert (tts_saved / "tekken.json").is_file() and (tts_saved / "voice_embedding").is_dir()
 
 
-@pytest.mark.parametrize("layout", ["mistral", "hf"])
+@pytest.mark.parametrize(
+    ("layout", "mode"), [("mistral", "int8"), ("hf", "int8"), ("mistral", "int8-dynamic")]
+)
 def test_asr_saved_equals_quantizing_at_load(
-    layout: str, tiny_asr_checkpoint: Path, tiny_asr_checkpoint_hf: Path, tmp_path: Path
+    layout: str, mode: str, tiny_asr_checkpoint: Path, tiny_asr_checkpoint_hf: Path, tmp_path: Path
 ) -> None:
     src = tiny_asr_checkpoint if layout == "mistral" else tiny_asr_checkpoint_hf  # hf: rope-permuted q/k rows
-    assert quantized.save(src, tmp_path / "q") == {"in_place": 23, "sidecar": 0}
-    at_load = speechserve.load(src, device="cpu", isq="int8")
+    assert quantized.save(src, tmp_path / "q", mode) == {"in_place": 23, "sidecar": 0}
+    at_load = speechserve.load(src, device="cpu", isq=mode)
     saved = speechserve.load(tmp_path / "q", device="cpu")
-    assert _int8_layers(saved) == _int8_layers(at_load)
+    assert saved.isq == mode and _int8_layers(saved) == _int8_layers(at_load)
+    kinds = {type(m) for n, m in saved.model.named_modules() if n in _int8_layers(saved)}
+    assert (kinds == {Int8Linear}) == (mode == "int8")  # weight-only; int8-dynamic rebuilds fbgemm's Linears
     embeds = torch.randn(1, 7, saved.model.cfg.decoder.dim, generator=torch.Generator().manual_seed(0))
     h = [p.model.decoder(embeds, p.model.decoder.new_cache(1, 8), 0) for p in (at_load, saved)]
     assert torch.equal(h[0], h[1]) and torch.equal(at_load.model.logits(h[0]), saved.model.logits(h[1]))

@@ -71,7 +71,7 @@ def load(
     Voxtral TTS pipeline (``synthesize``/``generate``) or a Voxtral ASR pipeline (``transcribe``/``chat``).
     ``tokenizer`` overrides the checkpoint's own tokenizer file. ``pipeline.family.capabilities`` says what
     it can do. ``fast_matmul`` (CPU only): pick the faster small-batch product per weight shape by
-    measurement (:mod:`speechserve.models.fast_linear`). ``isq`` ("int8", "int4", "fp8") quantizes the
+    measurement (:mod:`speechserve.models.fast_linear`). ``isq`` ("int8", "int8-dynamic", "int4", "fp8") quantizes the
     weights at load (:mod:`speechserve.models.quantize`; what each mode does on each device is documented
     there); the family keeps its sensitive parts (``Family.isq_keep``) in full precision. ``codec`` (a local
     path or hub id) names the separate audio codec of families that load one (Dia's DAC, when the checkpoint

@@ -59,11 +59,9 @@ def teacher_forced_semantic(pipe: Any, codes: torch.Tensor) -> tuple[torch.Tenso
 
 def quantized_layer_bytes(fp32: torch.nn.Module, int8: torch.nn.Module) -> dict[str, int]:
     """Bytes of the layers ISQ quantized, in each model (the part of the weights ISQ changes)."""
-    from speechserve.models.quantize import weight_bytes
+    from speechserve.models.quantize import is_int8, weight_bytes
 
-    names = [
-        n for n, m in int8.named_modules() if type(m).__module__.startswith("torch.ao.nn.quantized.dynamic")
-    ]
+    names = [n for n, m in int8.named_modules() if is_int8(m)]
     return {
         "fp32": sum(weight_bytes(fp32.get_submodule(n)) for n in names),
         "int8": sum(weight_bytes(int8.get_submodule(n)) for n in names),

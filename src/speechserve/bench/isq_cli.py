@@ -66,7 +66,9 @@ def register(bench: argparse._SubParsersAction, dev: argparse._SubParsersAction)
     )
     q.add_argument("source", help="a float checkpoint directory")
     q.add_argument("destination", help="a new (or empty) directory")
-    q.add_argument("--isq", default="int8", choices=("int8",), help="checkpoints.quantized.SAVED_MODES")
+    q.add_argument(
+        "--isq", default="int8", choices=("int8", "int8-dynamic"), help="checkpoints.quantized.SAVED_MODES"
+    )
     q.set_defaults(func=cmd_quantize)
     hf = bench.add_parser("hf-compare", help="greedy decode per token vs transformers (Voxtral Mini 3B)")
     hf.add_argument(

@@ -39,8 +39,9 @@ from speechserve.models.quantize import int8_linear, int8_parts, quantize, targe
 MARKER = "quantization.json"
 SIDECAR = "quantization.safetensors"
 FORMAT, VERSION, SCHEME = "speechserve-isq", 1, "per_channel_symmetric"
-SAVED_MODES = ("int8",)
-"""Modes a checkpoint can be saved in: the CPU int8 form (torchao's CUDA forms are rebuilt at load)."""
+SAVED_MODES = ("int8", "int8-dynamic")
+"""Modes a checkpoint can be saved in: the CPU int8 forms, which store the same integers and scales (torchao's
+CUDA forms are rebuilt at load)."""
 
 
 def read_marker(root: Path) -> dict | None:
@@ -84,7 +85,9 @@ def restore(model: nn.Module, root: Path, device: torch.device) -> str:
                 f"{root}: {name}'s saved int8 parts do not fit {tuple(linear.weight.shape)}"
             )
         parent, _, child = name.rpartition(".")
-        setattr(model.get_submodule(parent), child, int8_linear(values, scales, zero_points, linear.bias))
+        dynamic = marker["mode"] == "int8-dynamic"
+        module = int8_linear(values, scales, zero_points, linear.bias, dynamic=dynamic)
+        setattr(model.get_submodule(parent), child, module)
     return str(marker["mode"])
 
 

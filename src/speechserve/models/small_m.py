@@ -86,6 +86,11 @@ def kernel() -> ctypes.CDLL | None:
         return None
     lib.small_m_linear.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 3 + [ctypes.c_int]
     lib.small_m_linear.restype = None
+    lib.small_m_linear_i8.argtypes = (
+        [ctypes.c_void_p] * 4 + [ctypes.c_int64] * 3 + [ctypes.c_int] + [ctypes.c_void_p] * 2
+    )
+    lib.small_m_linear_i8.restype = None
+    lib.small_m_i8_max_k.restype = ctypes.c_int64
     return lib
 
 
@@ -98,20 +103,35 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> 
     """``F.linear(x, weight, bias)`` through the kernel (x: [..., in] fp32; weight as :func:`supports`).
 
     ctypes drops the GIL for the call, as torch's own ops do, so other Python threads keep running."""
+    return _call(x, weight, None, bias)
+
+
+def linear_int8(
+    x: torch.Tensor, values: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor | None
+) -> torch.Tensor:
+    """``F.linear(x, values * scales[:, None], bias)`` without building the float weight: int8 ``values``
+    [out, in] and fp32 ``scales`` [out], both contiguous; x fp32."""
+    return _call(x, values, scales, bias)
+
+
+def _call(
+    x: torch.Tensor, weight: torch.Tensor, scales: torch.Tensor | None, bias: torch.Tensor | None
+) -> torch.Tensor:
     lib = kernel()
-    assert lib is not None, "small_m.linear called where kernel() is None"
-    flat = x.reshape(-1, x.shape[-1]).contiguous()
+    assert lib is not None, "small_m called where kernel() is None"
+    flat = x.reshape(-1, x.shape[-1]).float().contiguous()
     out = torch.empty(flat.shape[0], weight.shape[0], dtype=torch.float32)
     if flat.shape[0]:
-        lib.small_m_linear(
-            flat.data_ptr(),
-            weight.data_ptr(),
-            out.data_ptr(),
-            flat.shape[0],
-            weight.shape[0],
-            weight.shape[1],
-            torch.get_num_threads(),
-        )
+        sizes = (flat.shape[0], weight.shape[0], weight.shape[1], torch.get_num_threads())
+        if scales is None:
+            lib.small_m_linear(flat.data_ptr(), weight.data_ptr(), out.data_ptr(), *sizes)
+        else:
+            if weight.shape[1] > lib.small_m_i8_max_k():
+                raise ValueError(f"the int8 kernel takes at most {lib.small_m_i8_max_k()} input features")
+            xq = torch.empty(flat.numel(), dtype=torch.int16)  # scratch: x rounded per row, and its steps
+            xs = torch.empty(flat.shape[0], dtype=torch.float32)
+            pointers = (flat.data_ptr(), weight.data_ptr(), scales.data_ptr(), out.data_ptr())
+            lib.small_m_linear_i8(*pointers, *sizes, xq.data_ptr(), xs.data_ptr())
     if bias is not None:
         out += bias
     return out.reshape(*x.shape[:-1], weight.shape[0])

@@ -217,8 +217,9 @@ class ServerSettings(BaseSettings):
         return list(dict.fromkeys([ref, ref.rstrip("/").rsplit("/", 1)[-1]]))
 
     # ---- quantization ---------------------------------------------------------------------------------------------
-    isq: Literal["int8", "int4", "fp8"] | None = None
+    isq: Literal["int8", "int8-dynamic", "int4", "fp8"] | None = None
     """In-situ quantization of every served model's weights at load (:mod:`speechserve.models.quantize`):
-    ``int8`` (CPU: fbgemm dynamic int8; CUDA: torchao int8 weight-only), ``int4`` (torchao, CUDA only) or
+    ``int8`` (weight-only: CPU our kernel, CUDA torchao), ``int8-dynamic`` (activations too: CPU fbgemm, faster
+    and less exact; CUDA torchao), ``int4`` (torchao, CUDA only) or
     ``fp8`` (torchao, GPUs of compute capability ≥ 8.9); each family keeps its sensitive parts (codec, small
     heads) in full precision. None: the checkpoint's weights as they are."""
