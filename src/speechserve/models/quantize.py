@@ -66,9 +66,11 @@ def quantize(model: nn.Module, mode: str, keep: tuple[str, ...] = ()) -> list[st
     return names
 
 
-KERNEL_MAX_ROWS = 16
-"""Inputs of up to this many rows take the kernel; longer ones (prompts) dequantize the weight once and run
-one ``F.linear`` (placeholder until measured)."""
+KERNEL_MAX_ROWS = 1024
+"""Inputs of up to this many rows take the kernel (in passes of 12 rows); longer ones dequantize the weight
+once and run one ``F.linear``. Measured on a 9216×3072 weight (2-core EPYC, 2 threads): kernel vs
+dequantize + ``F.linear`` 22.7 vs 192 ms at 48 rows, 271 vs 420 at 512, 727 vs 732 at 1500 — and the
+kernel never builds the 4× larger float weight."""
 
 
 class Int8Linear(nn.Module):
