@@ -3,7 +3,7 @@ agreement for a speech (TTS) model; decode time per token and greedy ids for a t
 
 Run with ``python -m speechserve.bench.isq_agreement tts|asr CHECKPOINT [options]``; prints one JSON object.
 
-- ``tts``: both models loaded (fp32 and ``isq="int8"``). Frame time: the reference frame loop
+- ``tts``: both models loaded (fp32 and ``isq=--isq``, int8 by default). Frame time: the reference frame loop
   (``pipeline.frames``, one request), ``--frames`` frames per run, ``--rounds`` rounds alternating which model
   runs first; medians. Agreement is teacher-forced: the int8 model generates ``--agree-frames`` frames, then
   both models' backbones are fed that same code sequence one frame at a time (as in decoding) and the
@@ -68,12 +68,12 @@ def quantized_layer_bytes(fp32: torch.nn.Module, int8: torch.nn.Module) -> dict[
     }
 
 
-def tts(root: Path, frames: int, rounds: int, agree_frames: int) -> dict[str, Any]:
+def tts(root: Path, frames: int, rounds: int, agree_frames: int, mode: str = "int8") -> dict[str, Any]:
     import speechserve
     from speechserve.models.quantize import weight_bytes
     from speechserve.options import SynthesisOptions
 
-    int8 = speechserve.load(root, device="cpu", isq="int8")  # first: the peak is one fp32 transient
+    int8 = speechserve.load(root, device="cpu", isq=mode)  # first: the peak is one fp32 transient
     pipes = {"fp32": speechserve.load(root, device="cpu"), "int8": int8}
     times: dict[str, list[float]] = {name: [] for name in pipes}
     for r in range(rounds):
@@ -98,13 +98,15 @@ def tts(root: Path, frames: int, rounds: int, agree_frames: int) -> dict[str, An
     }  # fmt: skip
 
 
-def asr(root: Path, batches: list[int], tokens: int, prompt_len: int, rounds: int) -> list[dict[str, Any]]:
+def asr(
+    root: Path, batches: list[int], tokens: int, prompt_len: int, rounds: int, mode: str = "int8"
+) -> list[dict[str, Any]]:
     from dataclasses import asdict
 
     from speechserve.bench.hf_compare import compare, speechserve_decoder
 
     systems = {
-        n: speechserve_decoder(root, torch.float32, isq) for n, isq in (("fp32", None), ("int8", "int8"))
+        n: speechserve_decoder(root, torch.float32, isq) for n, isq in (("fp32", None), ("int8", mode))
     }
     config = root / "config.json"
     params = json.loads((config if config.is_file() else root / "params.json").read_text(encoding="utf-8"))
@@ -123,14 +125,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tokens", type=int, default=16, help="asr: greedy tokens per sequence")
     parser.add_argument("--prompt-len", type=int, default=32)
     parser.add_argument("--threads", type=int)
+    parser.add_argument(
+        "--isq", default="int8", choices=("int8", "int8-dynamic"), help="the mode set against fp32"
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.kind == "tts":
-        out: Any = tts(args.checkpoint, args.frames, args.rounds, args.agree_frames)
+        out: Any = tts(args.checkpoint, args.frames, args.rounds, args.agree_frames, args.isq)
     else:
         batches = [int(b) for b in args.concurrency.split(",")]
-        out = asr(args.checkpoint, batches, args.tokens, args.prompt_len, args.rounds)
+        out = asr(args.checkpoint, batches, args.tokens, args.prompt_len, args.rounds, args.isq)
     print(json.dumps(out, indent=1))
     return 0
 
