@@ -11,18 +11,9 @@ from pathlib import Path
 import pytest
 
 import speechserve
-from speechserve.cli import main
+from speechserve.testing.cli import one_error_line
 
 SRC = Path(speechserve.__file__).parent.parent
-
-
-def _one_error_line(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
-    """Run the command line; it must exit 2 with exactly one `speechserve: error:` line on stderr."""
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err and len(err.splitlines()) == 1, err
-    assert err.startswith("speechserve: error: ")
-    return err
 
 
 def _no_internal_names(message: str) -> None:
@@ -32,14 +23,14 @@ def _no_internal_names(message: str) -> None:
 
 def test_speak_with_a_speech_to_text_model(capsys, tiny_asr_checkpoint: Path, tmp_path: Path) -> None:
     out = tmp_path / "x.wav"
-    err = _one_error_line(capsys, ["speak", "Hi.", "--model", str(tiny_asr_checkpoint), "-o", str(out)])
+    err = one_error_line(capsys, ["speak", "Hi.", "--model", str(tiny_asr_checkpoint), "-o", str(out)])
     assert "cannot speak" in err and "speechserve transcribe" in err
     _no_internal_names(err)
     assert not out.exists()
 
 
 def test_voices_of_a_speech_to_text_model(capsys, tiny_asr_checkpoint: Path) -> None:
-    err = _one_error_line(capsys, ["voices", "--model", str(tiny_asr_checkpoint)])
+    err = one_error_line(capsys, ["voices", "--model", str(tiny_asr_checkpoint)])
     assert "voxtral_asr model (chat, transcription)" in err and "cannot list preset voices" in err
     _no_internal_names(err)
 
@@ -47,7 +38,7 @@ def test_voices_of_a_speech_to_text_model(capsys, tiny_asr_checkpoint: Path) -> 
 def test_transcribe_with_a_speech_model(capsys, tiny_checkpoint: Path, tmp_path: Path) -> None:
     audio = tmp_path / "a.wav"
     audio.write_bytes(b"RIFF")
-    err = _one_error_line(capsys, ["transcribe", str(audio), "--model", str(tiny_checkpoint)])
+    err = one_error_line(capsys, ["transcribe", str(audio), "--model", str(tiny_checkpoint)])
     assert "cannot transcribe" in err and "speechserve speak" in err
 
 
@@ -58,7 +49,7 @@ def test_model_kind_is_refused_before_its_weights_are_read(
     fake.mkdir()
     (fake / "params.json").write_bytes((tiny_asr_checkpoint / "params.json").read_bytes())
     (fake / "consolidated.safetensors").write_bytes(b"not safetensors")
-    err = _one_error_line(capsys, ["speak", "Hi.", "--model", str(fake), "-o", str(tmp_path / "x.wav")])
+    err = one_error_line(capsys, ["speak", "Hi.", "--model", str(fake), "-o", str(tmp_path / "x.wav")])
     assert "cannot speak" in err
 
 
@@ -74,7 +65,7 @@ def test_missing_ref_audio(capsys, tiny_checkpoint: Path, tmp_path: Path) -> Non
         "-o",
         str(tmp_path / "x.wav"),
     ]
-    err = _one_error_line(capsys, argv)
+    err = one_error_line(capsys, argv)
     assert f"--ref-audio {ref} does not exist" in err
     _no_internal_names(err)
 
@@ -89,31 +80,31 @@ def test_output_into_a_missing_directory_is_refused_before_loading(
     audio.write_bytes(b"RIFF")
     first = ["Hi."] if command == "speak" else [str(audio)]
     start = time.perf_counter()
-    err = _one_error_line(capsys, [command, *first, "--model", str(tmp_path / "no-model"), "-o", str(out)])
+    err = one_error_line(capsys, [command, *first, "--model", str(tmp_path / "no-model"), "-o", str(out)])
     assert time.perf_counter() - start < 5
     assert f"directory {out.parent} does not exist" in err and "no-model" not in err
 
 
 def test_ref_audio_and_output_format_are_checked_before_loading(capsys, tmp_path: Path) -> None:
     no_model = str(tmp_path / "no-model")
-    err = _one_error_line(
+    err = one_error_line(
         capsys, ["speak", "Hi.", "--model", no_model, "--ref-audio", str(tmp_path / "r.wav")]
     )
     assert "--ref-audio" in err and "no-model" not in err
-    err = _one_error_line(capsys, ["speak", "Hi.", "--model", no_model, "-o", str(tmp_path / "x.xyz")])
+    err = one_error_line(capsys, ["speak", "Hi.", "--model", no_model, "-o", str(tmp_path / "x.xyz")])
     assert "Cannot tell the audio format" in err and ".mp3" in err
-    err = _one_error_line(capsys, ["speak", "Hi.", "--model", no_model, "-o", str(tmp_path)])
+    err = one_error_line(capsys, ["speak", "Hi.", "--model", no_model, "-o", str(tmp_path)])
     assert "is a directory" in err
     audio = tmp_path / "talk.wav"
     audio.write_bytes(b"RIFF")
-    err = _one_error_line(
+    err = one_error_line(
         capsys, ["transcribe", str(audio), "--model", no_model, "-o", str(tmp_path / "t.doc")]
     )
     assert "cannot tell the format from .doc" in err and "--format" in err
 
 
 def test_bad_device_is_one_line(capsys, tiny_checkpoint: Path) -> None:
-    err = _one_error_line(capsys, ["voices", "--model", str(tiny_checkpoint), "--device", "toaster"])
+    err = one_error_line(capsys, ["voices", "--model", str(tiny_checkpoint), "--device", "toaster"])
     assert "--device toaster" in err
 
 
@@ -126,14 +117,14 @@ def test_bad_device_is_one_line(capsys, tiny_checkpoint: Path) -> None:
 )
 def test_random_checkpoint_mistakes(capsys, tmp_path: Path, argv: list[str], message: str) -> None:
     target = tmp_path / "ck"
-    err = _one_error_line(capsys, ["dev", "random-checkpoint", str(target), *argv])
+    err = one_error_line(capsys, ["dev", "random-checkpoint", str(target), *argv])
     assert message in err
 
 
 def test_random_checkpoint_into_a_file(capsys, tmp_path: Path) -> None:
     target = tmp_path / "file"
     target.write_text("x")
-    err = _one_error_line(capsys, ["dev", "random-checkpoint", str(target)])
+    err = one_error_line(capsys, ["dev", "random-checkpoint", str(target)])
     assert "is a file" in err
 
 

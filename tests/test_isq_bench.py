@@ -11,7 +11,7 @@ import speechserve
 from speechserve.bench import hf_compare, isq_agreement
 from speechserve.cli import main
 from speechserve.models import small_m
-from speechserve.models.quantize import quantize, weight_bytes
+from speechserve.models.quantize import Int8Linear, quantize, weight_bytes
 
 
 @pytest.mark.parametrize("kernel", [True, False])
@@ -28,17 +28,22 @@ def test_int8_linear_bytes_are_values_plus_scales(kernel: bool, monkeypatch: pyt
 
 
 def test_tts_weight_traffic_under_int8(tiny_checkpoint, tiny_tts) -> None:
-    """Each quantized Linear read per step costs out·in + 4·out bytes instead of 4·out·in; the backbone is read once
-    per step, the flow transformer once per Euler step; the semantic head stays fp32."""
+    """Each quantized Linear read per step costs out·in bytes plus its scales (fp32 for the backbone's
+    weight-only layers, float64 for the flow head's int8-dynamic ones: Family.isq_dynamic) instead of
+    4·out·in; the backbone is read once per step, the flow transformer once per Euler step; the semantic
+    head stays fp32 (Family.isq_keep)."""
     q = speechserve.load(tiny_checkpoint, device="cpu", isq="int8")
     steps = tiny_tts.model.cfg.flow.n_decoding_steps
     saved = 0
     for name, m in tiny_tts.model.named_modules():
         if type(m) is nn.Linear and name.startswith(("backbone.", "acoustic_transformer.")):
             if name == "acoustic_transformer.semantic_codebook_output":
-                continue  # kept in fp32 (Family.isq_keep)
-            reads = steps if "acoustic_transformer" in name else 1
-            saved += reads * (3 * m.weight.numel() - 4 * m.out_features)
+                assert type(q.model.get_submodule(name)) is nn.Linear
+                continue
+            flow = name.startswith("acoustic_transformer.")
+            assert (type(q.model.get_submodule(name)) is Int8Linear) != flow
+            reads, scale = (steps, 8) if flow else (1, 4)
+            saved += reads * (3 * m.weight.numel() - scale * m.out_features)
     assert saved > 0 and tiny_tts.weight_bytes_per_step() - q.weight_bytes_per_step() == saved
 
 

@@ -53,6 +53,7 @@ def test_tts_file_holds_int8_where_quantized(tiny_checkpoint: Path, tts_saved: P
     marker = json.loads((tts_saved / quantized.MARKER).read_text())
     tensors = [t for t in marker["modules"].values() if t is not None]
     assert marker["mode"] == "int8" and len(tensors) == len(marker["modules"])  # all in the weights file
+    assert marker["dynamic"] and all(n.startswith("acoustic_transformer.") for n in marker["dynamic"])
     dtypes, before = _dtypes(tts_saved), _dtypes(tiny_checkpoint)
     assert dtypes.keys() == before.keys()  # same names: the family's own loader reads it
     assert all(dtypes[t] == "I8" for t in tensors)

@@ -104,7 +104,7 @@ def load(
 
         if not isinstance(model, torch.nn.Module):
             raise UnsupportedFeature(f"the {family.name} family does not support isq")
-        quantize(model, isq, family.isq_keep)
+        quantize(model, isq, family.isq_keep, family.isq_dynamic)
         pipeline.isq = isq
     if fast_matmul and dev.type == "cpu" and isinstance(getattr(pipeline, "model", None), torch.nn.Module):
         from speechserve.models import fast_linear

@@ -87,6 +87,9 @@ class Family:
     description: str = ""
     isq_keep: tuple[str, ...] = ()
     """Module-name prefixes of ``pipeline.model`` that in-situ quantization leaves in full precision."""
+    isq_dynamic: tuple[str, ...] = ()
+    """Module-name prefixes whose Linears ``isq=int8`` quantizes with int8 activations too on the CPU (as
+    ``int8-dynamic`` does everywhere): where measurement shows the speed matters and the accuracy does not."""
 
     def __post_init__(self) -> None:
         unknown = set(self.capabilities) - set(CAPABILITIES)

@@ -16,6 +16,7 @@ from speechserve.cli import main
 from speechserve.cli.serve import _add_serve_parser
 from speechserve.errors import ModelNotFound
 from speechserve.server import ServerSettings
+from speechserve.testing.cli import one_error_line
 from speechserve.testing.dia_checkpoint import write_random_dac, write_random_dia_checkpoint
 
 
@@ -39,14 +40,6 @@ def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.delenv("SPEECHSERVE_DIA_CODEC", raising=False)
-
-
-def _error_line(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err and len(err.splitlines()) == 1, err
-    assert err.startswith("speechserve: error: ")
-    return err
 
 
 def _speak(bare_dia: Path, out: Path, *extra: str) -> list[str]:
@@ -74,18 +67,18 @@ def test_codec_flag_equals_the_dac_folder(
 
 def test_missing_codec_path_is_a_usage_error(capsys, offline, bare_dia: Path, tmp_path: Path) -> None:
     out = tmp_path / "hi.wav"
-    err = _error_line(capsys, _speak(bare_dia, out, "--codec", str(tmp_path / "no-such-dac")))
+    err = one_error_line(capsys, _speak(bare_dia, out, "--codec", str(tmp_path / "no-such-dac")))
     assert "--codec" in err and "does not exist" in err
     assert not out.exists()
 
 
 def test_offline_hub_codec_is_one_line(capsys, offline, bare_dia: Path, tmp_path: Path) -> None:
-    err = _error_line(capsys, _speak(bare_dia, tmp_path / "a.wav", "--codec", "someone/some-dac"))
+    err = one_error_line(capsys, _speak(bare_dia, tmp_path / "a.wav", "--codec", "someone/some-dac"))
     assert "DAC codec" in err and "'someone/some-dac'" in err and "offline" in err.lower()
 
 
 def test_default_codec_offline_is_one_line(capsys, offline, bare_dia: Path, tmp_path: Path) -> None:
-    err = _error_line(capsys, _speak(bare_dia, tmp_path / "a.wav"))
+    err = one_error_line(capsys, _speak(bare_dia, tmp_path / "a.wav"))
     assert "descript/dac_44khz" in err and "SPEECHSERVE_DIA_CODEC" in err
 
 

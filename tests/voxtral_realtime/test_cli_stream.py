@@ -16,6 +16,7 @@ import soundfile as sf
 
 import speechserve
 from speechserve.cli import main
+from speechserve.testing.cli import one_error_line
 
 
 @pytest.fixture(scope="module")
@@ -38,14 +39,6 @@ def noise_wav(tmp_path_factory: pytest.TempPathFactory, noise_pcm: np.ndarray) -
 
 def _stream(model: Path, *argv: str) -> list[str]:
     return ["transcribe", *argv, "--stream", "--model", str(model), "--device", "cpu"]
-
-
-def _error_line(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err and len(err.splitlines()) == 1, err
-    assert err.startswith("speechserve: error: ")
-    return err
 
 
 def test_file_stream_prints_the_offline_text(capsys, rt_pipe, tiny_realtime_checkpoint, noise_wav) -> None:  # type: ignore[no-untyped-def]
@@ -93,7 +86,7 @@ def test_stdin_at_another_rate_is_resampled(
 
 
 def test_a_model_that_cannot_stream(capsys, tiny_asr_checkpoint, noise_wav) -> None:  # type: ignore[no-untyped-def]
-    err = _error_line(capsys, _stream(tiny_asr_checkpoint, str(noise_wav)))
+    err = one_error_line(capsys, _stream(tiny_asr_checkpoint, str(noise_wav)))
     assert "voxtral_asr" in err and "cannot transcribe a stream (--stream)" in err
 
 
@@ -107,15 +100,15 @@ def test_a_model_that_cannot_stream(capsys, tiny_asr_checkpoint, noise_wav) -> N
     ],
 )
 def test_bad_stream_options(capsys, tiny_realtime_checkpoint, noise_wav, extra, message) -> None:  # type: ignore[no-untyped-def]
-    err = _error_line(capsys, _stream(tiny_realtime_checkpoint, str(noise_wav), *extra))
+    err = one_error_line(capsys, _stream(tiny_realtime_checkpoint, str(noise_wav), *extra))
     assert message in err
 
 
 def test_stdin_needs_stream(capsys, tiny_realtime_checkpoint) -> None:  # type: ignore[no-untyped-def]
-    err = _error_line(capsys, ["transcribe", "-", "--model", str(tiny_realtime_checkpoint)])
+    err = one_error_line(capsys, ["transcribe", "-", "--model", str(tiny_realtime_checkpoint)])
     assert "needs --stream" in err
 
 
 def test_missing_file(capsys, tiny_realtime_checkpoint, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    err = _error_line(capsys, _stream(tiny_realtime_checkpoint, str(tmp_path / "nope.wav")))
+    err = one_error_line(capsys, _stream(tiny_realtime_checkpoint, str(tmp_path / "nope.wav")))
     assert "does not exist" in err

@@ -5,7 +5,8 @@ Layout: the source checkpoint's files, in its own layout and names, except that 
 quantized Linear holds its int8 values (in the checkpoint's own row order), plus two sidecars:
 
 - ``quantization.json``: ``{"format": "speechserve-isq", "version": 1, "mode": "int8", "scheme":
-  "per_channel_symmetric", "modules": {module: checkpoint tensor or null}}``;
+  "per_channel_symmetric", "modules": {module: checkpoint tensor or null}}``, plus ``"dynamic": [module, …]``
+  when an ``int8`` model has parts in int8-dynamic's form (``Family.isq_dynamic``);
 - ``quantization.safetensors``: per module ``<module>.scales`` (float64, one per output row, in the module's
   row order), ``<module>.zero_points`` (int64), and ``<module>.values`` (int8) for a module whose int8 values
   could not go into the weights file (its tensor also fills a full-precision parameter, or the family's
@@ -34,7 +35,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from speechserve.errors import CheckpointError, InvalidRequest, UnsupportedFeature
-from speechserve.models.quantize import int8_linear, int8_parts, quantize, targets
+from speechserve.models.quantize import Int8Linear, int8_linear, int8_parts, quantize, targets
 
 MARKER = "quantization.json"
 SIDECAR = "quantization.safetensors"
@@ -85,7 +86,7 @@ def restore(model: nn.Module, root: Path, device: torch.device) -> str:
                 f"{root}: {name}'s saved int8 parts do not fit {tuple(linear.weight.shape)}"
             )
         parent, _, child = name.rpartition(".")
-        dynamic = marker["mode"] == "int8-dynamic"
+        dynamic = marker["mode"] == "int8-dynamic" or name in marker.get("dynamic", ())
         module = int8_linear(values, scales, zero_points, linear.bias, dynamic=dynamic)
         setattr(model.get_submodule(parent), child, module)
     return str(marker["mode"])
@@ -133,7 +134,8 @@ def save(source: str | Path, destination: str | Path, mode: str = "int8") -> dic
     model = pipe.model
     names = targets(model, registry.family_of(pipe).isq_keep)
     where = _find_in_checkpoint(model, names, layout.weights)
-    quantize(model, mode, registry.family_of(pipe).isq_keep)
+    family = registry.family_of(pipe)
+    quantize(model, mode, family.isq_keep, family.isq_dynamic)
     parts, in_file = {}, {}
     for name in names:
         values, scales, zero_points = int8_parts(model.get_submodule(name))
@@ -148,7 +150,10 @@ def save(source: str | Path, destination: str | Path, mode: str = "int8") -> dic
         _rewrite(path, dst / path.relative_to(src), in_file)
     save_file(parts, str(dst / SIDECAR))
     modules = {name: where[name][0] if name in where else None for name in names}
+    dynamic = [name for name in names if not isinstance(model.get_submodule(name), Int8Linear)]
     marker = {"format": FORMAT, "version": VERSION, "mode": mode, "scheme": SCHEME, "modules": modules}
+    if dynamic and mode == "int8":
+        marker["dynamic"] = dynamic  # int8 with the family's dynamic parts (Family.isq_dynamic)
     (dst / MARKER).write_text(json.dumps(marker, indent=1), encoding="utf-8")
     return {"in_place": len(where), "sidecar": len(names) - len(where)}
 

@@ -40,17 +40,21 @@ log = logging.getLogger(__name__)
 MODES = ("int8", "int8-dynamic", "int4", "fp8")
 
 
+def _under(name: str, prefixes: tuple[str, ...]) -> bool:
+    return any(name == k or name.startswith(k + ".") for k in prefixes)
+
+
 def targets(model: nn.Module, keep: tuple[str, ...] = ()) -> list[str]:
     """Names of the Linear layers :func:`quantize` would replace (every ``nn.Linear`` not under ``keep``)."""
-    return [
-        name
-        for name, m in model.named_modules()
-        if type(m) is nn.Linear and not any(name == k or name.startswith(k + ".") for k in keep)
-    ]
+    return [name for name, m in model.named_modules() if type(m) is nn.Linear and not _under(name, keep)]
 
 
-def quantize(model: nn.Module, mode: str, keep: tuple[str, ...] = ()) -> list[str]:
-    """Quantize the Linear layers of ``model`` in place (except those under ``keep``); returns their names."""
+def quantize(
+    model: nn.Module, mode: str, keep: tuple[str, ...] = (), dynamic: tuple[str, ...] = ()
+) -> list[str]:
+    """Quantize the Linear layers of ``model`` in place (except those under ``keep``); returns their names.
+    ``dynamic``: prefixes whose Linears take int8-dynamic's form under ``int8`` on the CPU
+    (``Family.isq_dynamic``)."""
     if mode not in MODES:
         raise ValueError(f"unknown isq mode {mode!r}; use one of {', '.join(MODES)}")
     names = targets(model, keep)
@@ -60,7 +64,8 @@ def quantize(model: nn.Module, mode: str, keep: tuple[str, ...] = ()) -> list[st
     if device.type == "cpu":
         if mode not in ("int8", "int8-dynamic"):
             raise UnsupportedFeature(f"isq={mode} needs a CUDA GPU; on the CPU use isq=int8 or int8-dynamic")
-        _cpu_int8(model, set(names), dynamic=mode == "int8-dynamic")
+        under = [n for n in names if _under(n, dynamic)]
+        _cpu_int8(model, set(names), set(names) if mode == "int8-dynamic" else set(under))
     else:
         _torchao(model, mode, set(names), device)
     return names
@@ -119,15 +124,15 @@ def weight_parts(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torc
     return q.int_repr(), q.q_per_channel_scales(), q.q_per_channel_zero_points()
 
 
-def _cpu_int8(model: nn.Module, names: set[str], dynamic: bool) -> None:
+def _cpu_int8(model: nn.Module, names: set[str], dynamic: set[str]) -> None:
+    """``dynamic``: the names (of ``names``) that take fbgemm's dynamic form; the rest are weight-only."""
     model.float()  # both paths take fp32 activations
-    if not dynamic and small_m.kernel() is None:
+    if dynamic != names and small_m.kernel() is None:
         log.warning("isq=int8 needs the small-row kernel, which is not available here: using int8-dynamic")
-        dynamic = True
+        dynamic = names
     if dynamic:
-        _fbgemm_int8(model, names)
-        return
-    for name in names:
+        _fbgemm_int8(model, dynamic)
+    for name in sorted(names - dynamic):
         linear = model.get_submodule(name)
         parent, _, child = name.rpartition(".")
         module = int8_linear(*weight_parts(linear.weight), linear.bias, dynamic=False)

@@ -1,4 +1,9 @@
-"""The small-row fp32 matmul kernel (``kernels/small_m.cpp``): built once per machine, called through ctypes.
+"""The small-row matmul kernel (``kernels/small_m.cpp``): built once per machine, called through ctypes.
+
+Two forms: fp32 weights (:func:`linear`, chosen per shape and row count by :mod:`.fast_linear`), and int8
+weights with one scale per output row (:func:`linear_int8`, ISQ ``int8``'s CPU path: activations rounded per
+row to int16, products with ``vpmaddwd``; at one row as fast as fbgemm's int8, at 6 rows ~2× slower, with
+half its error, see :mod:`.quantize`).
 
 Why our own kernel: at 1–12 rows a Linear is bandwidth-bound, so its floor is one pass over the weight. On
 the project's 2-core AMD EPYC (AVX2, MKL torch build), one 9216×3072 fp32 weight, medians of 21 interleaved

@@ -9,52 +9,22 @@ and closes the session, which cancels its engine streams (each slot is freed at 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
-from pydantic import BaseModel
-from starlette.websockets import WebSocket, WebSocketState
+from starlette.websockets import WebSocket
 
 from speechserve.server.gate import KEY_SUBPROTOCOL, websocket_subprotocols
 from speechserve.server.metrics import ServerMetrics
 from speechserve.server.realtime.session import RealtimeSession
 from speechserve.server.settings import ServerSettings
 from speechserve.server.state import ModelRegistry
+from speechserve.server.ws_connection import WS_TRY_AGAIN_LATER, Connection
 
 log = logging.getLogger("speechserve.server")
 
 SUBPROTOCOL = "realtime"
 """Echoed when offered (browsers offer it next to ``openai-insecure-api-key.<key>``, which is never echoed)."""
-WS_TRY_AGAIN_LATER = 1013
 WS_POLICY_VIOLATION = 1008
-
-
-class Connection:
-    """Serialised, failure-tolerant sends over one WebSocket. Lifetime: the connection."""
-
-    def __init__(self, websocket: WebSocket) -> None:
-        self.websocket = websocket
-        self._lock = asyncio.Lock()
-        self.alive = True
-
-    async def send(self, event: BaseModel) -> None:
-        if not self.alive:
-            return
-        text = event.model_dump_json()
-        async with self._lock:
-            try:
-                await self.websocket.send_text(text)
-            except Exception as exc:  # the client is gone (reset, closed): nothing more to tell it
-                log.debug("realtime send failed: %s", exc)
-                self.alive = False
-
-    async def close(self, code: int) -> None:
-        if self.alive and self.websocket.application_state == WebSocketState.CONNECTED:
-            self.alive = False
-            try:
-                await self.websocket.close(code)
-            except Exception as exc:
-                log.debug("realtime close failed: %s", exc)
 
 
 def subprotocol(websocket: WebSocket) -> str | None:
@@ -75,7 +45,7 @@ class RealtimeService:
             await websocket.close(WS_TRY_AGAIN_LATER)
             return
         await websocket.accept(subprotocol=subprotocol(websocket))
-        connection = Connection(websocket)
+        connection = Connection(websocket, "realtime")
         session = RealtimeSession(
             self.settings, self.registry, self.metrics, connection.send, dict(websocket.query_params)
         )

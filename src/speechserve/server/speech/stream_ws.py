@@ -14,49 +14,13 @@ import asyncio
 import logging
 
 from fastapi import APIRouter, WebSocket
-from pydantic import BaseModel
-from starlette.websockets import WebSocketState
 
 from speechserve.server.speech.stream_protocol import STREAM_PATH
 from speechserve.server.speech.stream_session import Drain, StreamSession
+from speechserve.server.ws_connection import WS_TRY_AGAIN_LATER, Connection
 
 log = logging.getLogger("speechserve.server")
 router = APIRouter()
-WS_TRY_AGAIN_LATER = 1013
-
-
-class Connection:
-    """Serialised, failure-tolerant sends of events (JSON text) and audio (binary). Lifetime: the connection."""
-
-    def __init__(self, websocket: WebSocket) -> None:
-        self.websocket = websocket
-        self._lock = asyncio.Lock()
-        self.alive = True
-
-    async def send(self, item: BaseModel | bytes) -> None:
-        # shielded: a cancelled caller lets the frame finish, and later sends queue behind it on the lock
-        await asyncio.shield(self._send(item))
-
-    async def _send(self, item: BaseModel | bytes) -> None:
-        async with self._lock:
-            if not self.alive:
-                return
-            try:
-                if isinstance(item, bytes):
-                    await self.websocket.send_bytes(item)
-                else:
-                    await self.websocket.send_text(item.model_dump_json(exclude_none=True))
-            except Exception as exc:  # the client is gone: nothing more to tell it
-                log.debug("speech stream send failed: %s", exc)
-                self.alive = False
-
-    async def close(self, code: int) -> None:
-        if self.alive and self.websocket.application_state == WebSocketState.CONNECTED:
-            self.alive = False
-            try:
-                await self.websocket.close(code)
-            except Exception as exc:
-                log.debug("speech stream close failed: %s", exc)
 
 
 @router.websocket(STREAM_PATH)
@@ -67,7 +31,7 @@ async def speech_stream(websocket: WebSocket) -> None:
         await websocket.close(WS_TRY_AGAIN_LATER)
         return
     await websocket.accept()
-    connection = Connection(websocket)
+    connection = Connection(websocket, "speech stream", exclude_none=True)
     session = StreamSession(service, connection.send)
     session.start()
     code = 1000
