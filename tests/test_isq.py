@@ -122,3 +122,17 @@ def test_int8_falls_back_to_int8_dynamic_without_the_kernel(monkeypatch: pytest.
         quantize(model, "int8")
     assert is_int8(model[0]) and type(model[0]) is not Int8Linear
     assert "using int8-dynamic" in caplog.text
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3, 5, 7, 13])
+def test_int8_kernel_on_shapes_off_its_blocks(rows: int) -> None:
+    """33 outputs (not a multiple of the 8-row blocks), 77 inputs (not of the 16-input chunks): the packing
+    round-trips and the padding contributes nothing."""
+    gen = torch.Generator().manual_seed(rows)
+    values = torch.randint(-128, 128, (33, 77), generator=gen, dtype=torch.int8)
+    assert torch.equal(small_m.unpack_int8(small_m.pack_int8(values), 33, 77), values)
+    scales = torch.rand(33, generator=gen) / 100
+    q = Int8Linear(values, scales, None)
+    x = torch.randn(rows, 77, generator=gen)
+    want = torch.nn.functional.linear(x, values.float() * scales[:, None])
+    assert (q(x) - want).abs().max() <= 1e-3 * want.abs().max()

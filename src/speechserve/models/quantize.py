@@ -79,20 +79,26 @@ kernel never builds the 4× larger float weight."""
 
 
 class Int8Linear(nn.Module):
-    """Weight-only int8 Linear on the CPU: ``values`` int8 [out, in] and fp32 ``scales`` [out] (one per output
-    row, symmetric), fp32 activations; computes ``F.linear(x, values * scales[:, None], bias)``."""
+    """Weight-only int8 Linear on the CPU: int8 values [out, in] (held in the kernel's packed layout,
+    :func:`~speechserve.models.small_m.pack_int8`) and fp32 ``scales`` [out] (one per output row,
+    symmetric), fp32 activations; computes ``F.linear(x, values * scales[:, None], bias)``."""
 
     def __init__(self, values: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor | None) -> None:
         super().__init__()
         self.out_features, self.in_features = values.shape
-        self.register_buffer("values", values.to(torch.int8).contiguous())
+        self.register_buffer("packed", small_m.pack_int8(values))
         self.register_buffer("scales", scales.to(torch.float32).contiguous())
         self.bias = None if bias is None else nn.Parameter(bias.detach().float(), requires_grad=False)
+
+    @property
+    def values(self) -> torch.Tensor:
+        """The int8 values [out, in] (unpacked: a copy)."""
+        return small_m.unpack_int8(self.packed, self.out_features, self.in_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = x.numel() // self.in_features if self.in_features else 0
         if 0 < rows <= KERNEL_MAX_ROWS:
-            return small_m.linear_int8(x, self.values, self.scales, self.bias)
+            return small_m.linear_int8(x, self.packed, self.scales, self.bias, self.in_features)
         weight = self.values.to(torch.float32) * self.scales[:, None]
         return F.linear(x.float(), weight, self.bias)
 
@@ -228,7 +234,7 @@ def weight_bytes(model: nn.Module) -> int:
     total = sum(p.numel() * p.element_size() for p in model.parameters())
     for m in model.modules():
         if isinstance(m, Int8Linear):  # int8 values + fp32 scales (buffers; the bias is a parameter)
-            total += m.values.numel() + m.scales.numel() * 4
+            total += m.out_features * m.in_features + m.scales.numel() * 4  # as stored, padding aside
     for m in model.modules():
         if hasattr(m, "_weight_bias") and callable(getattr(m, "weight", None)):
             w, b = m._weight_bias()  # torch.ao dynamic Linear: int8 values + float64 per-channel scales
