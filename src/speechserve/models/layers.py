@@ -150,10 +150,18 @@ class Attention(nn.Module):
         cache: KVCache | None = None,
         start: int | CacheStep = 0,
         causal: bool = True,
+        queries: int | None = None,
     ) -> torch.Tensor:
-        """x: [B, L, dim] → [B, L, dim]. With a cache, x holds positions start..start+L (or as ``CacheStep``)."""
+        """x: [B, L, dim] → [B, L, dim]. With a cache, x holds positions start..start+L (or as ``CacheStep``).
+
+        ``queries``: only the first that many positions ask (→ [B, queries, dim]); keys and values still come
+        from all L. Exact — each output row depends only on its own query — and for a caller that reads only
+        those rows it skips the rest of ``wq`` and ``wo`` (bidirectional, cacheless use only)."""
         b, length, _ = x.shape
-        q = self.wq(x).view(b, length, self.n_heads, self.head_dim)
+        if queries is not None:
+            assert cache is None and not causal, "queries= is for bidirectional, cacheless attention"
+        q_len = length if queries is None else queries
+        q = self.wq(x[:, :q_len]).view(b, q_len, self.n_heads, self.head_dim)
         k = self.wk(x).view(b, length, self.n_kv_heads, self.head_dim)
         v = self.wv(x).view(b, length, self.n_kv_heads, self.head_dim)
         if rope is not None:
@@ -178,7 +186,7 @@ class Attention(nn.Module):
             scale=1.0 / math.sqrt(self.head_dim),
             enable_gqa=self.n_heads != self.n_kv_heads,
         )
-        return self.wo(out.transpose(1, 2).reshape(b, length, self.n_heads * self.head_dim))
+        return self.wo(out.transpose(1, 2).reshape(b, q_len, self.n_heads * self.head_dim))
 
 
 class FeedForward(nn.Module):
@@ -213,6 +221,9 @@ class TransformerBlock(nn.Module):
         cache: KVCache | None = None,
         start: int | CacheStep = 0,
         causal: bool = True,
+        queries: int | None = None,
     ) -> torch.Tensor:
-        h = x + self.attention(self.attention_norm(x), rope, cache, start, causal)
+        """``queries``: compute only the first that many positions' outputs (see :meth:`Attention.forward`)."""
+        attended = self.attention(self.attention_norm(x), rope, cache, start, causal, queries)
+        h = (x if queries is None else x[:, :queries]) + attended
         return h + self.feed_forward(self.ffn_norm(h))

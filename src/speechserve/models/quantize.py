@@ -4,16 +4,18 @@ Modes (``isq=``), and the path taken on each device — the fastest correct one 
 
 - ``int8``: weight-only int8 (one scale per output row; activations keep their precision). On CPU
   :class:`Int8Linear`, computed by our kernel (:mod:`speechserve.models.small_m`: int8 weights times
-  activations rounded per row to int16, whose error is ~60× below the weights') for decode-sized inputs and
-  by dequantize-then-``F.linear`` for prompt-sized ones; where the kernel cannot be built (no compiler, no
-  AVX2) it falls back to ``int8-dynamic``, with a warning. On CUDA, torchao's int8 weight-only config.
+  activations rounded per row to int16, whose error is ~60× below the weights') for up to
+  ``KERNEL_MAX_ROWS`` rows and by dequantize-then-``F.linear`` above; where the kernel cannot be built (no
+  compiler, no AVX2) it falls back to ``int8-dynamic``, with a warning. A family may name parts that take
+  ``int8-dynamic``'s form under ``int8`` (``Family.isq_dynamic``: Voxtral TTS's flow head, whose 6-row
+  products fbgemm does 2.3× faster). On CUDA, torchao's int8 weight-only config.
 - ``int8-dynamic``: int8 weights and int8 activations, quantized per call (CPU: PyTorch's dynamic int8 on
   fbgemm; CUDA: torchao's dynamic-activation int8 config). The fastest on CPU — fbgemm's ``vpmaddubsw``
   does 32 products per instruction — but every activation is rounded to 7 bits per tensor, doubling the
   output error on a 9216×3072 weight (2.0 % vs 0.85 %).
-  Measured at the real TTS widths (2-core EPYC, per decode frame vs fp32): ``int8`` 2.2× faster with 98 % of
-  200 teacher-forced semantic codes equal to fp32's, ``int8-dynamic`` 4.2× faster with 93.5 %
-  (bench/RESULTS.md).
+  Measured at the real TTS widths (2-core EPYC, per decode frame vs fp32): ``int8`` 2.5× faster with 99.0 %
+  of 200 teacher-forced semantic codes equal to fp32's, ``int8-dynamic`` 3.55× faster with 93.5 %; Voxtral
+  ASR decode at batch 1: 3.0× and 3.5×, greedy ids equal for both (bench/RESULTS.md, "Session 4").
 - ``int4``: torchao's int4 weight-only (group size 128): CUDA only (its CPU kernels need a layout this torch
   build does not ship) — refused on CPU with a clear error.
 - ``fp8``: torchao's float8 weight-only, on GPUs with compute capability ≥ 8.9 (Ada, Hopper); refused elsewhere.

@@ -7,17 +7,17 @@
 // M times, far below what the cores could compute — so the floor is reading the weight once. MKL's sgemm and
 // oneDNN's prepacked linear both pay about 2× a single row's time at 6 rows (they pack the weight, which
 // costs another pass over it), and `F.linear` pays ~5×. This kernel streams each weight row exactly once
-// and keeps every input row in registers' reach: at 6 rows it costs 1.15× one row.
+// and keeps every input row in registers' reach: at 6 rows it costs 1.35× one row.
 //
 // Layout: each thread takes a contiguous range of output rows; for R (1 or 2) weight rows at a time it
 // keeps R × M eight-wide accumulators in registers (≤ 12 of the 16 ymm registers), reads 8 weights per row
 // and 8 values of each input row per step, and reduces the accumulators at the end. The sum order differs
 // from BLAS, so results equal `F.linear` up to rounding (tested within 1e-5).
 //
-// The int8 form reads a quarter of the bytes: 8 weights are widened to fp32 in registers (two instructions)
-// and used exactly as above; the row's dot product is multiplied by its scale at the end. Activations stay
-// fp32, so its only error is the weights' rounding (fbgemm's dynamic int8 also rounds every activation to
-// 8 bits per call, about twice the output error measured on a 9216×3072 weight: 2.0 % vs 0.85 %).
+// The int8 form reads a quarter of the bytes (see the integer section below): x is rounded per row to int16,
+// products run in integers and each row's sum is scaled at the end, so its error is the weights' rounding
+// (fbgemm's dynamic int8 also rounds every activation to 7 bits per tensor, about twice the output error on a
+// 9216×3072 weight: 2.0 % vs 0.85 %). Widening the int8 weights to fp32 for FMA instead was 2× slower.
 #include <immintrin.h>
 #include <omp.h>
 #include <stdint.h>

@@ -88,8 +88,12 @@ class FlowMatchingAudioTransformer(nn.Module):
     def velocity(self, x: torch.Tensor, t_proj: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """x [N, 36], t_proj [dim], cond [N, dim] (already llm-projected) → velocity [N, 36]."""
         tokens = torch.stack((self.input_projection(x), t_proj.expand_as(cond), cond), dim=1)  # [N, 3, dim]
-        for layer in self.layers:
+        *inner, last = self.layers
+        for layer in inner:
             tokens = layer(tokens, causal=False)
+        # Only token 0's output is read, so the last layer computes only its row (keys and values from all 3):
+        # the same values, and a third of the rows for its wq, wo and feed-forward.
+        tokens = last(tokens, causal=False, queries=1)
         return self.acoustic_codebook_output(self.norm(tokens)[:, 0])
 
     def sample_acoustic(
