@@ -12,13 +12,13 @@ calls: ``F.linear`` 10.6 ms at 1 row and 45 ms at 6; ``(W @ x.T).T`` 10.0 / 19.2
 linear was no better (measured last session); this kernel 7.1 / 9.6 ms — it reads the weight once (16 GB/s
 at one row, where MKL's gemv reaches 11) and keeps the rows in registers' reach. No library we can depend on
 ships such a kernel for fp32 on CPU (fbgemm's are int8/fp16; torchao's CPU paths are quantized), so this
-is the one hand-written kernel in the project: 80 lines of intrinsics with no torch headers, compiled in
+is the one hand-written kernel in the project: ~200 lines of intrinsics, no torch headers, compiled in
 ~2 s with the system's C++ compiler (``$CXX``, else ``c++``) into the speechserve cache
 (``~/.cache/speechserve/kernels``), keyed by the source's hash.
 
 Where it cannot be built (no compiler, no AVX2/FMA, not x86-64, ``SPEECHSERVE_SMALL_M=0``) :func:`kernel`
-returns None and :mod:`speechserve.models.fast_linear` chooses between the two torch forms as before; why is
-logged once.
+returns None, :mod:`speechserve.models.fast_linear` chooses between the two torch forms, and ISQ ``int8``
+falls back to ``int8-dynamic``; why is logged once.
 """
 
 from __future__ import annotations
