@@ -354,3 +354,42 @@ async def test_dia_speaks_each_turn_as_soon_as_the_next_one_starts(dia: LiveServ
     assert [t for t, _, _ in got] == ["[S1] Hello there. How are you?", "[S2] Fine, thanks.", "[S1] Good."]
     for text, audio, _ in got:
         assert audio == await one_shot(dia, text, "alloy", max_tokens=DIA_STEPS), text
+
+
+@pytest.fixture(scope="module")
+def idle_live(tiny_checkpoint: Path):
+    settings = make_settings(
+        tiny_checkpoint, api_keys=[KEY], max_frames=LONG, speech_stream_idle_timeout_s=0.5
+    )
+    with LiveServer(create_app(settings)) as server:
+        yield server
+
+
+async def test_an_idle_session_is_closed_but_never_while_it_speaks(idle_live: LiveServer) -> None:
+    """Speaking takes far longer than the 0.5 s idle period here (300 frames of the tiny model): the session
+    stays open through it while the client sends nothing, and is closed only once nothing is left to say."""
+    from websockets.exceptions import ConnectionClosedOK
+
+    async with ws(idle_live) as conn:
+        await send(conn, "session.config", **config(max_tokens=300, stream_audio=False))
+        await send(conn, "input.text", text="Hello there.")
+        await send(conn, "input.done")
+        messages = await until(conn, "session.done")
+        assert not any(isinstance(m, dict) and m["type"] == "error" for m in messages)
+        assert any(isinstance(m, bytes) for m in messages)
+        event = await recv(conn, timeout=5)
+        assert isinstance(event, dict) and event["type"] == "error" and event["code"] == "idle_timeout"
+        with pytest.raises(ConnectionClosedOK):
+            await recv(conn, timeout=5)
+        assert conn.close_code == 1000
+
+
+async def test_events_keep_a_session_alive(idle_live: LiveServer) -> None:
+    async with ws(idle_live) as conn:
+        await send(conn, "session.config", **config())
+        for _ in range(4):  # 4 × 0.3 s > the 0.5 s period, an event in each
+            await asyncio.sleep(0.3)
+            await send(conn, "input.text", text="more ")
+        await send(conn, "input.cancel")
+        event = await recv(conn, timeout=5)
+        assert isinstance(event, dict) and event["type"] != "error", event

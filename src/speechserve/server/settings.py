@@ -153,6 +153,11 @@ class ServerSettings(BaseSettings):
     ``error`` event (``buffer_full``) and dropped; the session stays open. The model hears audio as fast as
     the engine steps, so only a client sending far faster than real time (or one waiting for a batch slot)
     meets it."""
+    speech_stream_idle_timeout_s: float = Field(300.0, gt=0)
+    """``WS /v1/audio/speech/stream``: a session that sends no event for this long while nothing of it is queued
+    or being spoken is closed (an ``error`` event ``idle_timeout``, then close code 1000), so abandoned
+    connections do not pile up. The check runs once per period, so an idle session closes after one to two
+    periods."""
     realtime_model_aliases: list[str] = list(OPENAI_REALTIME_ALIASES)
     """Model names a realtime session may use for the first model that serves ``/v1/realtime`` when no served
     model answers to them (OpenAI's transcription and realtime model names by default)."""

@@ -43,6 +43,9 @@ UTTERANCE_IN_PROGRESS = "utterance_in_progress"
 INVALID_VALUE = "invalid_value"
 UNSUPPORTED = "unsupported"
 GENERATION_FAILED = "generation_failed"
+IDLE_TIMEOUT = "idle_timeout"
+"""No client event for ``speech_stream_idle_timeout_s`` while nothing was being spoken: sent just before the
+server closes the session (the one error code after which it does not stay open)."""
 
 # ---- client: session.config --------------------------------------------------------------------------------------
 STREAM_FIELDS = ("stream_audio", "split_granularity")

@@ -102,6 +102,11 @@ class StreamSession:
         self._speaker: asyncio.Task[None] | None = None
         self._last_submission: asyncio.Task[SpeechGeneration] | None = None
 
+    @property
+    def busy(self) -> bool:
+        """Whether anything of this session is queued or being spoken (then it is not idle)."""
+        return bool(self.queue)
+
     def start(self) -> None:
         self._speaker = asyncio.create_task(self._speak_queue(), name="speech-stream-speaker")
 

@@ -15,6 +15,8 @@ import logging
 
 from fastapi import APIRouter, WebSocket
 
+from speechserve.server.speech import stream_protocol as p
+from speechserve.server.speech.stream_config import StreamError
 from speechserve.server.speech.stream_protocol import STREAM_PATH
 from speechserve.server.speech.stream_session import Drain, StreamSession
 from speechserve.server.ws_connection import WS_TRY_AGAIN_LATER, Connection
@@ -46,9 +48,22 @@ async def speech_stream(websocket: WebSocket) -> None:
 
 
 async def _receive(websocket: WebSocket, session: StreamSession, connection: Connection) -> None:
-    """Client messages into the session until the client disconnects or closes the session."""
+    """Client messages into the session until the client disconnects, closes the session, or leaves it idle
+    (no event for ``speech_stream_idle_timeout_s`` while nothing is queued or spoken)."""
+    idle = session.settings.speech_stream_idle_timeout_s
     while connection.alive:
-        message = await websocket.receive()
+        # one receive task, waited on in periods: a period's end never cancels a receive (no message lost)
+        incoming = asyncio.ensure_future(websocket.receive())
+        try:
+            while not incoming.done():
+                await asyncio.wait([incoming], timeout=idle)
+                if not incoming.done() and not session.busy:
+                    why = f"no event for {idle:g} s and nothing to speak: closing (speech_stream_idle_timeout_s)"
+                    await session.error(StreamError(p.IDLE_TIMEOUT, why))
+                    return
+        finally:
+            incoming.cancel()
+        message = incoming.result()
         if message["type"] == "websocket.disconnect":
             connection.alive = False
             return
