@@ -8,6 +8,8 @@ and logits instead.
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -96,7 +98,7 @@ def test_weight_only_int8_is_closer_to_fp32_than_fbgemms_dynamic_int8() -> None:
     x = torch.randn(6, 1024, generator=gen)
     with torch.no_grad():
         want = model(x)
-    ours, dynamic = (copy_of(model) for _ in range(2))
+    ours, dynamic = (copy.deepcopy(model) for _ in range(2))
     quantize(ours, "int8")
     quantize(dynamic, "int8-dynamic")
     assert type(ours[0]) is Int8Linear and is_int8(dynamic[0]) and type(dynamic[0]) is not Int8Linear
@@ -107,12 +109,6 @@ def test_weight_only_int8_is_closer_to_fp32_than_fbgemms_dynamic_int8() -> None:
     assert err["ours"] < 0.6 * err["dynamic"] and err["ours"] < 0.01, err
     # the same integers either way
     assert torch.equal(ours[0].values, dynamic[0].weight().int_repr())
-
-
-def copy_of(model: nn.Module) -> nn.Module:
-    import copy
-
-    return copy.deepcopy(model)
 
 
 def test_int8_falls_back_to_int8_dynamic_without_the_kernel(monkeypatch: pytest.MonkeyPatch, caplog) -> None:

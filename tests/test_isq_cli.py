@@ -11,7 +11,7 @@ import torch
 
 import speechserve
 from speechserve.cli import ISQ_MODES, main
-from speechserve.models.quantize import MODES
+from speechserve.models.quantize import MODES, is_int8
 from speechserve.server.settings import ServerSettings
 from speechserve.server.state import load_served_model
 
@@ -28,12 +28,6 @@ def loaded(monkeypatch: pytest.MonkeyPatch) -> list:
 
     monkeypatch.setattr(speechserve, "load", observed)
     return seen
-
-
-def _quantized(module: torch.nn.Module) -> bool:
-    from speechserve.models.quantize import is_int8
-
-    return is_int8(module)
 
 
 def test_choices_are_the_sdk_modes() -> None:
@@ -58,7 +52,7 @@ def test_speak_int8_quantizes_the_backbone(
     ]
     assert main([*argv, "--isq", "int8", "--device", "cpu"]) == 0
     (pipe,) = loaded
-    assert pipe.isq == "int8" and _quantized(pipe.model.backbone.layers[0].attention.wq)
+    assert pipe.isq == "int8" and is_int8(pipe.model.backbone.layers[0].attention.wq)
     assert out.stat().st_size > 44 and "wrote" in capsys.readouterr().out
 
 
@@ -76,7 +70,7 @@ def test_transcribe_int8_quantizes_the_decoder(
     argv = ["transcribe", str(wav), "--model", str(tiny_asr_checkpoint), "--max-tokens", "3"]
     assert main([*argv, "--isq", "int8", "--device", "cpu"]) == 0
     (pipe,) = loaded
-    assert pipe.isq == "int8" and any(_quantized(m) for m in pipe.model.modules())
+    assert pipe.isq == "int8" and any(is_int8(m) for m in pipe.model.modules())
 
 
 @pytest.mark.parametrize(
@@ -118,7 +112,7 @@ def test_server_setting_reaches_the_loader(tiny_checkpoint: Path, monkeypatch: p
         served = load_served_model(settings)
     finally:
         torch.set_num_threads(threads)
-    assert served.pipeline.isq == "int8" and _quantized(served.pipeline.model.backbone.layers[0].attention.wq)
+    assert served.pipeline.isq == "int8" and is_int8(served.pipeline.model.backbone.layers[0].attention.wq)
     assert ServerSettings(model=["m"], isq=None).isq is None
 
 

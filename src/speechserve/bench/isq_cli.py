@@ -8,11 +8,8 @@ import argparse
 import json
 from dataclasses import asdict
 
+from speechserve.bench.cli import _ints
 from speechserve.cli import UsageError
-
-
-def _ints(s: str) -> list[int]:
-    return [int(x) for x in s.split(",")]
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:

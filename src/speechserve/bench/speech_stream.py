@@ -21,10 +21,8 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -67,38 +65,6 @@ def first_clause(tokens: list[str]) -> tuple[int, str]:
         if units:
             return i, units[0]
     raise ValueError("the text has no clause that ends before its last token; give a longer --text")
-
-
-class _Server:
-    """The app on a free local port in a background thread. Lifetime: the benchmark."""
-
-    def __init__(self, settings: Any) -> None:
-        import uvicorn
-
-        from speechserve.server import create_app
-
-        self.app = create_app(settings)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", lifespan="on"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-
-    def __enter__(self) -> _Server:
-        self.thread.start()
-        startup = self.app.state.startup
-        while not self.server.started or startup.status == "loading":
-            if not self.thread.is_alive():
-                raise RuntimeError("the server failed to start; see the log above")
-            time.sleep(0.05)
-        if startup.status != "ok":
-            raise RuntimeError(f"the model did not load ({startup.status}); see the log above")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=60)
-        self.sock.close()
 
 
 async def _stream_run(url: str, tokens: list[str], gap: float, config: dict[str, Any]) -> tuple[float, int]:
@@ -172,14 +138,15 @@ def cmd_bench_speech_stream(args: argparse.Namespace) -> int:
 
     from speechserve.bench.cli import _write, _writer_family
     from speechserve.bench.machine import hardware_line
-    from speechserve.server import ServerSettings
+    from speechserve.server import ServerSettings, create_app
+    from speechserve.testing.live_server import LiveServer
 
     model = args.model or _write(
         _writer_family(None), tempfile.mkdtemp(prefix="speechserve-bench-"), args.preset, 0
     )
     name = os.path.basename(os.path.normpath(args.model)) if args.model else f"random {args.preset}"
     settings = ServerSettings(model=model, max_frames=args.frames, device=args.device, log_level="warning")
-    with _Server(settings) as server:
+    with LiveServer(create_app(settings)) as server:
         device = torch.device(getattr(server.app.state.registry.models[0].pipeline, "device", "cpu"))
         results = asyncio.run(measure(server.url, args.text, args.runs, args.tokens_per_s, args.frames))
     med = {k: statistics.median(getattr(r, k) for r in results) for k in RunResult.__dataclass_fields__}

@@ -105,7 +105,7 @@ def _linear(model: nn.Module, name: str, root: Path) -> nn.Linear:
 def _integers(weight: torch.Tensor, name: str, root: Path) -> torch.Tensor:
     """The int8 values a loaded weight holds (CheckpointError when it holds anything else)."""
     values = weight.detach().round()
-    if not torch.equal(values, weight.detach()) or values.abs().max() > 128:
+    if not torch.equal(values, weight.detach()) or values.max() > 127 or values.min() < -128:
         raise CheckpointError(
             f"{root}: the weight of {name} does not hold int8 values (was the file changed?)"
         )

@@ -33,14 +33,21 @@ class SpeechService:
     def __init__(self, settings: ServerSettings, registry: ModelRegistry, metrics: ServerMetrics) -> None:
         self.settings, self.registry, self.metrics = settings, registry, metrics
 
-    async def create(self, body: CreateSpeechRequest, request: Request) -> Response:
-        model = self.registry.for_task(body.model, "speech")
-        delivery = body.delivery()
-        plan = await self.plan(body, model)
+    @staticmethod
+    def ignored_fields(body: CreateSpeechRequest, model: ServedModel, plan: SpeechPlan) -> list[str]:
+        """The request's fields that change nothing for this model and plan (``X-Ignored-Fields``; the speech
+        websocket's ``session.updated.ignored_fields``)."""
         applied = set(model.pipeline.speech_fields) - ({"ref_text"} if plan.ref_audio is None else set())
         ignored = body.ignored_fields(applied)
         if body.voice is not None and (plan.ref_audio is not None or model.voices is None):
             ignored.insert(0, "voice")  # ref_audio takes precedence over a preset; some models have none
+        return ignored
+
+    async def create(self, body: CreateSpeechRequest, request: Request) -> Response:
+        model = self.registry.for_task(body.model, "speech")
+        delivery = body.delivery()
+        plan = await self.plan(body, model)
+        ignored = self.ignored_fields(body, model, plan)
         # tokenizing every segment happens off the event loop; embeddings are built on the engine thread
         loop = asyncio.get_running_loop()
         gen = await asyncio.to_thread(

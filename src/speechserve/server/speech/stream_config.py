@@ -86,10 +86,7 @@ def _shown(body: CreateSpeechRequest, voice: Voice, compat: list[str]) -> p.Sess
     """``session.updated`` of a config: what is in effect, and the fields that change nothing (as the
     ``X-Ignored-Fields`` of ``/v1/audio/speech``, then vLLM-Omni's fields for other models)."""
     model, plan, stream = voice.model, voice.template, voice.stream
-    applied = set(model.pipeline.speech_fields) - ({"ref_text"} if plan.ref_audio is None else set())
-    ignored = body.ignored_fields(applied)
-    if body.voice is not None and (plan.ref_audio is not None or model.voices is None):
-        ignored.insert(0, "voice")  # ref_audio takes precedence over a preset; some models have none
+    ignored = SpeechService.ignored_fields(body, model, plan)
     return p.SessionUpdated(
         model=model.id, voice=plan.voice, format=plan.response_format, sample_rate=plan.sample_rate,
         stream_audio=stream.stream_audio, split_granularity=stream.split_granularity,

@@ -228,7 +228,7 @@ class StreamSession:
             if i and not (ahead[0].audible or ahead[0].finished):
                 return
             if sentence.submission is None:
-                before, self._last_submission = self._last_submission, None
+                before = self._last_submission
                 sentence.submission = asyncio.create_task(self._submit(sentence, before))
                 self._last_submission = sentence.submission
 
