@@ -44,27 +44,28 @@ def _isq_modes(s: str) -> tuple[str, ...]:
     return modes
 
 
-def _offline_pipeline(args: argparse.Namespace) -> tuple[Any, str]:
-    """The model `bench offline` measures (a random one of ``--preset`` unless ``--model``) and its name."""
+def _bench_pipeline(args: argparse.Namespace, capability: str, refusal: str) -> tuple[Any, str]:
+    """The model a bench measures (a random one of ``--preset`` from the first family with ``capability``,
+    unless ``--model``) and its name; a model without ``capability`` is a usage error (``refusal``, with
+    ``{family}``)."""
     import torch
 
     import speechserve
     from speechserve.cli import check_device, check_isq
     from speechserve.loading import model_id
 
+    isq = getattr(args, "isq", None)
     check_device(args.device)
-    check_isq(args.isq, args.device)
+    check_isq(isq, args.device)
     model = args.model
     if model is None:
-        family = _writer_family(args.family)
+        family = _writer_family(args.family, capability=capability)
         model = _write(family, tempfile.mkdtemp(prefix="speechserve-bench-"), args.preset, seed=0)
     if args.threads:
         torch.set_num_threads(args.threads)
-    pipe = speechserve.load(model, device=args.device, dtype=args.dtype, isq=args.isq)
-    if "speech" not in pipe.family.capabilities:
-        raise UsageError(
-            f"bench offline measures speech models; {pipe.family.name} is not one (see `bench gpu`)"
-        )
+    pipe = speechserve.load(model, device=args.device, dtype=args.dtype, isq=isq)
+    if capability not in pipe.family.capabilities:
+        raise UsageError(refusal.format(family=pipe.family.name))
     return pipe, model_id(args.model) if args.model else f"random {args.preset} {pipe.family.name}"
 
 
@@ -72,7 +73,9 @@ def cmd_bench_offline(args: argparse.Namespace) -> int:
     from speechserve.bench.machine import copy_gb_per_s, hardware_line
     from speechserve.bench.offline import TEXT_500, sweep_point
 
-    pipe, name = _offline_pipeline(args)
+    pipe, name = _bench_pipeline(
+        args, "speech", "bench offline measures speech models; {family} is not one (see `bench gpu`)"
+    )
     text = args.text or TEXT_500
     context = {"model": name, "device": str(pipe.device), "dtype": str(pipe.dtype).removeprefix("torch."),
                "isq": args.isq, "eager": args.eager, "frames_per_request": args.frames}  # fmt: skip

@@ -28,36 +28,15 @@ FLAT_TOLERANCE = 0.10
 
 
 # ---- the command ---------------------------------------------------------------------------------------------
-def _pipeline(args: argparse.Namespace) -> tuple[Any, str]:
-    """The realtime model measured (a random one of ``--preset`` unless ``--model``) and its name."""
-    import tempfile
-
-    import torch
-
-    import speechserve
-    from speechserve.bench.cli import _write, _writer_family
-    from speechserve.cli import UsageError, check_device
-    from speechserve.loading import model_id
-
-    check_device(args.device)
-    model = args.model
-    if model is None:
-        family = _writer_family(args.family, capability="realtime")
-        model = _write(family, tempfile.mkdtemp(prefix="speechserve-bench-"), args.preset, seed=0)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    pipe = speechserve.load(model, device=args.device, dtype=args.dtype)
-    if "realtime" not in pipe.family.capabilities:
-        raise UsageError(f"bench realtime measures realtime models; {pipe.family.name} is not one")
-    return pipe, model_id(args.model) if args.model else f"random {args.preset} {pipe.family.name}"
-
-
 def cmd_bench_realtime(args: argparse.Namespace) -> int:
     import json
 
+    from speechserve.bench.cli import _bench_pipeline
     from speechserve.bench.machine import hardware_line
 
-    pipe, name = _pipeline(args)
+    pipe, name = _bench_pipeline(
+        args, "realtime", "bench realtime measures realtime models; {family} is not one"
+    )
     context = {"model": name, "device": str(pipe.device), "dtype": str(pipe.dtype).removeprefix("torch.")}
     if not args.json:
         print(f"# realtime sessions: {name} on {hardware_line(pipe.device)}, dtype {pipe.dtype}, {args.seconds:g} s "

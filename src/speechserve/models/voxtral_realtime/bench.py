@@ -59,21 +59,20 @@ class LongSession:
     flat: bool
 
 
-class _TimedSink:
-    """A token sink that stamps each delivered id (engine thread)."""
+def _timed_sink() -> Any:
+    """A ``TokenListSink`` that also stamps each delivered id (engine thread) in ``times``."""
+    from speechserve.engine.offline import TokenListSink
 
-    def __init__(self) -> None:
-        from speechserve.engine.offline import TokenListSink
+    class TimedSink(TokenListSink):
+        def __init__(self) -> None:
+            super().__init__()
+            self.times: list[float] = []
 
-        self.inner = TokenListSink()
-        self.times: list[float] = []
+        def deliver(self, chunk: Any) -> None:
+            self.times.append(time.perf_counter())
+            super().deliver(chunk)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def deliver(self, chunk: Any) -> None:
-        self.times.append(time.perf_counter())
-        self.inner.deliver(chunk)
+    return TimedSink()
 
 
 def noise(seconds: float, rate: int, seed: int = 0) -> Any:
@@ -149,7 +148,7 @@ def realtime_point(pipe: Any, concurrency: int, seconds: float, max_lag_ms: floa
     core = EngineCore(pipe, EngineConfig(max_batch=concurrency))
     core.program.stop_ids = frozenset()  # random weights: decode every session to its end
     step_times, sizes = _timed_steps(core)
-    feeds, sinks = [AudioFeed() for _ in range(concurrency)], [_TimedSink() for _ in range(concurrency)]
+    feeds, sinks = [AudioFeed() for _ in range(concurrency)], [_timed_sink() for _ in range(concurrency)]
     for feed, sink in zip(feeds, sinks, strict=True):
         core.add(core.make_sequence(RealtimeRequest(feed), sink))
     piece = round(pipe.sample_rate * PIECE_SECONDS)
